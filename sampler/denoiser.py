@@ -1,0 +1,50 @@
+"""The interface every model adapter implements.
+
+A denoiser maps a batch of partially masked sequences to logits over the vocabulary at
+every position. Whatever conditioning a model needs (time step, logit shift, chat
+template) stays inside its adapter; the sampler sees only this interface.
+"""
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class Denoiser(ABC):
+    """A masked diffusion model as the sampler sees it.
+
+    Attributes every adapter sets:
+        name: a label for traces and the UI (e.g. ``"austen-mdlm"``, a hub id).
+        mask_id: the MASK token id generated positions start as.
+        vocab_size: V, the size of the logits' last dimension.
+        max_length: the longest sequence (prompt + generation) the model accepts.
+        eos_id: end-of-text id, or None; used by length-normalised scoring.
+        required_block_length: a block size the checkpoint fixes (BD3-LM), or None.
+        device: where `logits` expects its input.
+    """
+
+    name: str
+    mask_id: int
+    vocab_size: int
+    max_length: int
+    eos_id: int | None = None
+    required_block_length: int | None = None
+    device: torch.device = torch.device("cpu")
+
+    @abstractmethod
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits `[B, L, V]` (any float dtype) for token ids `x [B, L]`.
+
+        Ids the sampler must never draw (MASK, padding, unknown-word) get -inf.
+        """
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Prompt text to token ids (no MASK)."""
+
+    @abstractmethod
+    def decode(self, ids: list[int]) -> str:
+        """Token ids to display text."""
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        """One display string per token id, for the token canvas."""
+        return [self.decode([i]) for i in ids]
