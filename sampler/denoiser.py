@@ -18,6 +18,8 @@ class Denoiser(ABC):
         vocab_size: V, the size of the logits' last dimension.
         max_length: the longest sequence (prompt + generation) the model accepts.
         eos_id: end-of-text id, or None; used by length-normalised scoring.
+        pad_id: id the sampler left-pads shorter prompts with (None: MASK); padded
+            positions are excluded through `attention_mask`.
         required_block_length: a block size the checkpoint fixes (BD3-LM), or None.
         device: where `logits` expects its input.
     """
@@ -27,13 +29,16 @@ class Denoiser(ABC):
     vocab_size: int
     max_length: int
     eos_id: int | None = None
+    pad_id: int | None = None
     required_block_length: int | None = None
     device: torch.device = torch.device("cpu")
 
     @abstractmethod
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits `[B, L, V]` (any float dtype) for token ids `x [B, L]`.
 
+        `attention_mask [B, L]` (bool, True = real token) is given only when prompts of
+        different lengths share a batch; padded positions must not be attended to.
         Ids the sampler must never draw (MASK, padding, unknown-word) get -inf.
         """
 

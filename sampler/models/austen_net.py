@@ -48,17 +48,18 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.d_model)
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
 
-    def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                attn_mask: torch.Tensor | None) -> torch.Tensor:
         B, L, D = h.shape
         q, k, v = self.qkv(self.norm1(h)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        attn = F.scaled_dot_product_attention(q, k, v)  # bidirectional: no causal mask
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # bidirectional: no causal mask
         h = h + self.proj(attn.transpose(1, 2).reshape(B, L, D))
         return h + self.ff(self.norm2(h))
 
 
 class AustenNet(nn.Module):
-    """`forward(x [B, L]) -> hidden [B, L, d]`; `head(hidden) -> logits [..., V]`."""
+    """`forward(x [B, L], attention_mask [B, L] | None) -> hidden [B, L, d]`; `head(hidden) -> logits [..., V]`."""
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
@@ -68,15 +69,16 @@ class AustenNet(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.embed(x)
         cos, sin = rope_tables(x.shape[1], self.cfg.d_model // self.cfg.n_heads, x.device, h.dtype)
+        attn_mask = None if attention_mask is None else attention_mask[:, None, None, :]  # keys to attend to
         for block in self.blocks:
-            h = block(h, cos, sin)
+            h = block(h, cos, sin, attn_mask)
         return self.norm(h)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden @ self.embed.weight.T  # tied embeddings
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self(x))
+    def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self(x, attention_mask))

@@ -12,8 +12,9 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[MASK]", "[EOS]"]
 PARAGRAPH = "¶"  # paragraph break: an ordinary token, printed as a newline
 NEWLINE = "\n"
 
-_NO_SPACE_BEFORE = set(".,;:!?)]}'") | {NEWLINE}
+_NO_SPACE_BEFORE = set(".,;:!?)]}") | {NEWLINE}
 _NO_SPACE_AFTER = set("([{") | {NEWLINE}
+_QUOTES = ('"', "'")
 
 
 def train(paragraphs: list[str], vocab_size: int) -> Tokenizer:
@@ -34,17 +35,17 @@ def to_model_text(text: str) -> str:
 
 
 def detokenize(tokens: list[str]) -> str:
-    """Join word tokens with English spacing; double quotes alternate open/close, hyphens join."""
-    out, quote_open, glue_next = [], False, True
+    """Join word tokens with English spacing: quotes alternate open/close, hyphens join."""
+    out, open_quotes, glue_next = [], set(), True
     for t in tokens:
         t = NEWLINE if t == PARAGRAPH else t
         glue = glue_next or t in _NO_SPACE_BEFORE or t == "-"
         glue_next = t in _NO_SPACE_AFTER or t == "-"
-        if t == '"':
-            if quote_open:
+        if t in _QUOTES:
+            if t in open_quotes:
                 glue = True
             else:
                 glue_next = True
-            quote_open = not quote_open
+            open_quotes ^= {t}
         out.append(t if glue else " " + t)
     return "".join(out)

@@ -1,0 +1,6 @@
+"""SR-SMC Explorer: plays recorded traces back, step by step, beside a baseline.
+
+The package only reads `sampler.trace.Trace` objects: `runs` derives per-run arrays once,
+`views/*` turn one step of a run into a figure, an HTML canvas or a table, `ui` wires
+them into a Gradio page. Running the sampler is `app.py`'s job.
+"""

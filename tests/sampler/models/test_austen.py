@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from sampler.models import load_model, word_tokenizer
+from sampler.models.austen import AustenDenoiser
+from sampler.models.austen_net import AustenNet, NetConfig
+from training.train_mdlm import save
+
+TEXT = ['"I do not know," said Emma, "whether Mr. Knightley will come."',
+        "It is a truth universally acknowledged, that a single man must be in want of a wife.",
+        "She was not quite eighteen--and well-meaning (so 'very' well).\nEmma wasn't."]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A randomly initialised net with a tokenizer trained on three sentences, saved as the trainer saves."""
+    torch.manual_seed(0)
+    tok = word_tokenizer.train([word_tokenizer.to_model_text(t + "\n") for t in TEXT], 64)
+    net = AustenNet(NetConfig(vocab_size=tok.get_vocab_size(), d_model=32, n_layers=2, n_heads=2, d_ff=64))
+    out = tmp_path_factory.mktemp("austen")
+    save(net, tok, out, {"note": "test"})
+    return out
+
+
+def test_detokenize_prints_english_spacing():
+    tokens = ['"', "I", "do", "not", "know", ",", '"', "said", "Emma", ".", "¶", "Well", "-", "meaning", "!"]
+    assert word_tokenizer.detokenize(tokens) == '"I do not know," said Emma.\nWell-meaning!'
+
+
+def test_encode_decode_round_trip(folder):
+    model = load_model(str(folder))
+    assert isinstance(model, AustenDenoiser)
+    for text in TEXT:
+        assert model.decode(model.encode(text)) == text
+    assert model.token_strings(model.encode("Emma said")) == ["Emma", "said"]
+    assert model.encode("Zebra")[0] == model.unk_id
+
+
+def test_special_tokens_are_never_drawn(folder):
+    model = AustenDenoiser(folder)
+    x = torch.tensor([model.encode("Emma said") + [model.mask_id] * 5])
+    logits = model.logits(x)
+    assert logits.shape == (1, 7, model.vocab_size)
+    for special in word_tokenizer.SPECIAL_TOKENS:
+        assert torch.isneginf(logits[..., model.tokenizer.token_to_id(special)]).all()
+    assert torch.isfinite(logits[..., model.encode("Emma")[0]]).all()
+
+
+def test_left_padding_with_attention_mask_changes_nothing(folder):
+    """RoPE depends on relative positions only, so masked-out left padding leaves real positions unchanged."""
+    model = AustenDenoiser(folder)
+    ids = model.encode("Emma said") + [model.mask_id] * 4
+    plain = model.logits(torch.tensor([ids]))
+    padded = model.logits(torch.tensor([[model.pad_id] * 3 + ids]),
+                          torch.tensor([[False] * 3 + [True] * len(ids)]))
+    assert torch.allclose(plain[0], padded[0, 3:], atol=1e-5)
+    unmasked = model.logits(torch.tensor([[model.pad_id] * 3 + ids]))
+    assert not torch.allclose(plain[0], unmasked[0, 3:], atol=1e-3)
+
+
+def test_missing_weights_say_how_to_train(tmp_path):
+    with pytest.raises(FileNotFoundError, match="training.train_mdlm"):
+        AustenDenoiser(tmp_path)

@@ -1,0 +1,44 @@
+import pytest
+
+from sampler.config import SamplerConfig
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(gen_length=64, block_length=10), "block_length = 10: must be a divisor of gen_length=64"),
+    (dict(gen_length=64, block_length=128), r"block_length = 128: must be an integer in \[1, gen_length=64\]"),
+    (dict(n_particles=0), "n_particles = 0: must be an integer ≥ 1"),
+    (dict(temperature=-0.5), "temperature = -0.5: must be ≥ 0"),
+    (dict(temperature=float("nan")), "temperature = nan"),
+    (dict(gen_length=64, steps=65), r"steps = 65: must be an integer in \[number of blocks=1, gen_length=64\]"),
+    (dict(gen_length=64, block_length=16, steps=3), r"steps = 3: must be an integer in \[number of blocks=4"),
+    (dict(gen_length=64, block_length=16, steps=18), r"steps = 18: must be a multiple of the number of blocks \(4\)"),
+    (dict(ess_threshold=1.5), r"ess_threshold = 1.5: must be in \[0, 1\]"),
+    (dict(threshold=0.0), r"threshold = 0.0: must be in \(0, 1\]"),
+    (dict(resampling="magic"), "resampling = 'magic': must be one of multinomial, systematic, stratified, residual"),
+    (dict(policy="greedy"), "policy = 'greedy': must be one of topk, threshold, random"),
+    (dict(resample_when="sometimes"), "resample_when = 'sometimes'"),
+    (dict(final_pick="best"), "final_pick = 'best': must be one of sum_logp, mean_logp, max_weight"),
+    (dict(seed=-1), "seed = -1"),
+    (dict(dtype="int8"), "dtype = 'int8': must be one of float32, bfloat16, float16"),
+    (dict(prompts=()), "prompts"),
+])
+def test_bad_configs_name_field_and_range(changes, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerConfig(**changes)
+
+
+def test_model_limits():
+    c = SamplerConfig(gen_length=64, block_length=16, steps=64)
+    with pytest.raises(ValueError, match="prompt \\(10 tokens\\) \\+ gen_length must be ≤ the model's maximum length 70"):
+        c.check_model(70, [3, 10], None)
+    with pytest.raises(ValueError, match="decodes in blocks of 32"):
+        c.check_model(1024, [3], 32)
+    c.check_model(74, [10], 8)
+
+
+def test_defaults_and_round_trip():
+    c = SamplerConfig(prompts="Emma", gen_length=32, steps=16)
+    assert c.prompts == ("Emma",) and c.block_length == 32 and c.num_blocks == 1
+    assert SamplerConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="unknown config fields: colour"):
+        SamplerConfig.from_dict({**c.to_dict(), "colour": "red"})

@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+
+from sampler.resampling import SCHEMES, ess, normalise, resample
+
+WEIGHTS = torch.tensor([0.05, 0.15, 0.3, 0.5, 0.0, 0.0, 0.0, 0.0])
+
+
+def offspring_counts(scheme: str, draws: int = 4000) -> torch.Tensor:
+    """Offspring count of each particle `[draws, N]`, all draws batched as groups."""
+    w = WEIGHTS.expand(draws, -1).clone()
+    ancestors = resample(w, scheme, torch.Generator().manual_seed(0))
+    return torch.nn.functional.one_hot(ancestors, len(WEIGHTS)).sum(1).double()
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_schemes_are_unbiased(scheme):
+    counts = offspring_counts(scheme)
+    assert (counts.sum(1) == len(WEIGHTS)).all()
+    expected = len(WEIGHTS) * WEIGHTS.double()
+    stderr = counts.std(0) / counts.shape[0] ** 0.5 + 1e-9
+    assert ((counts.mean(0) - expected).abs() < 4 * stderr + 1e-6).all(), (counts.mean(0), expected)
+    assert (counts[:, 4:] == 0).all()  # zero weight, no offspring
+
+
+@pytest.mark.parametrize("scheme", ["systematic", "stratified", "residual"])
+def test_low_variance_schemes_beat_multinomial(scheme):
+    assert offspring_counts(scheme).var(0).sum() < 0.5 * offspring_counts("multinomial").var(0).sum()
+
+
+def test_ess_equal_and_degenerate():
+    assert torch.allclose(ess(torch.zeros(2, 8)), torch.tensor([8.0, 8.0]))
+    degenerate = torch.tensor([[0.0] + [-torch.inf] * 7, [-1e4, 0.0, -1e4, -1e4, -1e4, -1e4, -1e4, -1e4]])
+    assert torch.allclose(ess(degenerate), torch.ones(2))
+    # large shared offsets are harmless in log space
+    offset = torch.tensor([[-1e6, -1e6 + math.log(3.0)]], dtype=torch.float64)
+    assert torch.allclose(ess(offset), torch.tensor([1.6], dtype=torch.float64))
+
+
+def test_normalise_rejects_nan_and_all_minus_inf():
+    with pytest.raises(ValueError, match="NaN"):
+        normalise(torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(ValueError, match="-inf"):
+        normalise(torch.full((1, 3), -torch.inf))
+
+
+def test_resampling_stays_in_group_and_in_order_drawn():
+    w = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    for scheme in SCHEMES:
+        a = resample(w, scheme, torch.Generator().manual_seed(3))
+        assert a.tolist() == [[2, 2, 2], [0, 0, 0]]
+    # multinomial keeps the draw order: not sorted in general
+    a = resample(torch.full((1, 16), 1 / 16), "multinomial", torch.Generator().manual_seed(0))
+    assert a.tolist()[0] != sorted(a.tolist()[0])

@@ -1,0 +1,198 @@
+import pytest
+import torch
+
+from sampler.config import SamplerConfig
+from sampler.smc import ParticleState, Plan, decode, step
+from sampler.unmasking import transfer_counts
+from tests.sampler.toys import BigramToy, FixedLogits
+
+
+def cfg(**kw) -> SamplerConfig:
+    base = dict(prompts=("the cat",), gen_length=16, steps=8, block_length=8, n_particles=4, temperature=1.0, seed=3)
+    return SamplerConfig(**{**base, **kw})
+
+
+def reference_greedy(model, prompt_ids, gen_length, steps, block_length, temperature, seed):
+    """Confidence decoding written out plainly (one sequence, LLaDA low_confidence remasking)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.tensor([prompt_ids + [model.mask_id] * gen_length])
+    width = len(prompt_ids)
+    n_blocks = gen_length // block_length
+    for b in range(n_blocks):
+        lo, hi = width + b * block_length, width + (b + 1) * block_length
+        for k in transfer_counts(block_length, steps // n_blocks):
+            logits = model.logits(x)[:, lo:hi].float()
+            logits[..., model.mask_id] = -torch.inf
+            if temperature == 0:
+                tokens = logits.argmax(-1)
+            else:
+                u = torch.rand(logits.shape, generator=gen)
+                tokens = (logits / temperature - torch.log(-torch.log(u))).argmax(-1)
+            conf = torch.softmax(logits, -1).gather(-1, tokens[..., None])[..., 0]
+            conf[x[:, lo:hi] != model.mask_id] = -1
+            chosen = conf.topk(k, dim=1).indices[0]
+            x[0, lo + chosen] = tokens[0, chosen]
+    return x[0, width:].tolist()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_smc_with_one_particle_is_greedy_decoding(temperature):
+    model = BigramToy()
+    c = cfg(n_particles=1, temperature=temperature)
+    result = decode(model, c)
+    expected = reference_greedy(model, model.encode("the cat"), 16, 8, 8, temperature, c.seed)
+    assert result.generated[0][0] == expected
+    assert not any(any(s.resampled) for s in result.trace.steps)
+
+
+def test_zero_temperature_gives_identical_particles_and_no_resampling():
+    result = decode(BigramToy(), cfg(temperature=0.0, n_particles=6, ess_threshold=1.0))
+    assert all(g == result.generated[0][0] for g in result.generated[0])
+    assert not any(any(s.resampled) for s in result.trace.steps)
+    assert all(e == pytest.approx(6.0) for e in result.trace.ess_curve())
+
+
+class LiveChecks:
+    """Observer that checks every step's invariants and keeps live snapshots."""
+
+    def __init__(self, model, c):
+        self.model, self.c, self.snapshots, self.pre = model, c, [], []
+        self.previous = None
+
+    def __call__(self, info):
+        mask = self.model.mask_id
+        committed = info.committed
+        if self.c.policy != "threshold":
+            k = transfer_counts(self.c.block_length, self.c.steps // self.c.num_blocks)
+            assert (committed.sum(1) == k[(info.step - 1) % len(k)]).all()
+        prev = self.previous
+        if prev is not None:
+            was = prev.x != mask
+            assert torch.equal(info.x[was], prev.x[was])  # committed tokens never change within a step
+            assert not (committed & was).any()
+            assert torch.equal(info.log_conf[was], prev.log_conf[was])
+        self.pre.append(info.x.clone())
+        self.snapshots.append(ParticleState(info.state.x.clone(), info.state.log_conf.clone(),
+                                            info.state.log_w.clone()))
+        self.previous = info.state
+
+
+@pytest.mark.parametrize("policy,resample_when", [("topk", "every_step"), ("random", "every_k"),
+                                                   ("threshold", "block_end")])
+def test_invariants_and_state_at_replays_live_state(policy, resample_when):
+    model = BigramToy(scale=3.0)
+    c = cfg(policy=policy, resample_when=resample_when, resample_every=2, ess_threshold=0.9,
+            resampling="systematic", n_particles=5)
+    live = LiveChecks(model, c)
+    result = decode(model, c, observers=(live,))
+    trace = result.trace
+    assert not (result.sequences == model.mask_id).any()
+    assert trace.n_steps == result.n_steps == len(live.snapshots)
+    assert any(any(s.resampled) for s in trace.steps), "the test needs at least one resample"
+    for t, snap in enumerate(live.snapshots, start=1):
+        st = trace.state_at(t)
+        assert (st.tokens == snap.x.numpy()).all()
+        assert (st.masked == (snap.x == model.mask_id).numpy()).all()
+        committed = ~st.masked[:, trace.prompt_width:]
+        conf = st.log_conf[:, trace.prompt_width:]
+        assert torch.allclose(torch.tensor(conf[committed]), snap.log_conf[:, trace.prompt_width:][
+            torch.tensor(committed)].double().float().double(), atol=1e-6)
+        assert torch.allclose(torch.tensor(st.log_weight, dtype=torch.float32), snap.log_w, atol=1e-5)
+        assert (trace.state_at(t, before_resample=True).tokens == live.pre[t - 1].numpy()).all()
+
+
+@pytest.mark.parametrize("logits,steps_taken", [([0.0, 5.0], 2), ([0.0, 0.1], 16)])
+def test_threshold_policy_commits_top1_and_confident_positions(logits, steps_taken):
+    """p = 0.993 ≥ ρ commits a whole block per step; p = 0.52 < ρ commits only the top-1."""
+    c = SamplerConfig(prompts=("0",), gen_length=16, steps=2, block_length=8, policy="threshold", threshold=0.9,
+                      n_particles=3, temperature=0.0)
+    result = decode(FixedLogits(torch.tensor(logits)), c)
+    assert result.n_steps == steps_taken
+    assert all(len(s.rows) == 3 * 16 // steps_taken for s in result.trace.steps)
+
+
+def test_resampling_resets_weights_and_moves_log_conf_with_tokens():
+    model = BigramToy(scale=3.0)
+    c = cfg(n_particles=6, ess_threshold=1.0)  # resample whenever weights differ
+    x = torch.tensor(model.encode("the cat") + [model.mask_id] * 16).repeat(6, 1)
+    state = ParticleState(x, torch.zeros(6, 18), torch.zeros(6))
+    plan = Plan(step=1, block=0, block_slice=slice(2, 10), k=3, last_block=False)
+    new, info = step(model, state, plan, c, torch.Generator().manual_seed(0), None)
+    assert info.resampled.all() and info.ancestors is not None
+    a = info.ancestors[0]
+    assert torch.equal(new.x, info.x[a]) and torch.equal(new.log_conf, info.log_conf[a])
+    assert torch.equal(new.log_w, torch.zeros(6))
+    assert torch.allclose(info.log_increment, info.log_conf.sum(1))
+
+
+def test_best_of_n_never_resamples():
+    result = decode(BigramToy(scale=3.0), cfg(method="best_of_n", ess_threshold=1.0))
+    assert not any(any(s.resampled) for s in result.trace.steps)
+    assert result.chosen[0] == int(result.scores[0].argmax())
+
+
+def test_prompts_batch_in_one_forward_and_resample_within_group():
+    model = BigramToy(scale=3.0)
+    c = cfg(prompts=("the cat", "a dog ran on"), n_particles=3, ess_threshold=0.9)
+    result = decode(model, c)
+    assert set(model.calls) == {(6, 20)}  # one forward per step for all P·N rows, left-padded to 4 + 16
+    assert len(model.calls) == result.n_steps
+    for s in result.trace.steps:
+        assert s.ancestors is None or all(0 <= a < 3 for group in s.ancestors for a in group)
+    seq = result.sequences
+    assert (seq[:3, :4] == torch.tensor([model.pad_id, model.pad_id, 0, 1])).all()
+    assert (seq[3:, :4] == torch.tensor(model.encode("a dog ran on"))).all()
+
+
+def test_padding_does_not_change_a_prompt_s_result():
+    model = BigramToy(scale=3.0)
+    alone = decode(model, cfg(prompts=("the cat",), temperature=0.0))
+    batched = decode(model, cfg(prompts=("the cat", "a dog ran on"), temperature=0.0))
+    assert alone.generated[0] == batched.generated[0]
+
+
+def test_recording_does_not_change_the_output_and_same_seed_same_trace():
+    model = BigramToy(scale=3.0)
+    c = cfg(ess_threshold=0.9, resampling="residual")
+    on, off, again = decode(model, c, record=True), decode(model, c, record=False), decode(model, c)
+    assert off.trace is None
+    assert torch.equal(on.sequences, off.sequences) and torch.equal(on.scores, off.scores)
+    assert on.trace.steps == again.trace.steps and on.trace.final == again.trace.final
+    other = decode(model, c.replace(seed=c.seed + 1))
+    assert other.trace.steps != on.trace.steps
+
+
+@pytest.mark.parametrize("pick", ["sum_logp", "mean_logp", "max_weight"])
+def test_final_pick_scores(pick):
+    model = BigramToy(scale=3.0)  # its EOS is "." (id 9)
+    result = decode(model, cfg(final_pick=pick, method="best_of_n", n_particles=6))
+    final = result.trace.state_at(result.n_steps)
+    gen_conf = final.log_conf[:, result.trace.prompt_width:]
+    expected = []
+    for i, tokens in enumerate(result.generated[0]):
+        end = tokens.index(9) + 1 if 9 in tokens else len(tokens)
+        expected.append({"sum_logp": gen_conf[i].sum(), "mean_logp": gen_conf[i, :end].mean(),
+                         "max_weight": final.log_weight[i]}[pick])
+    assert torch.allclose(result.scores[0].double(), torch.tensor(expected), atol=1e-4)
+    assert result.chosen[0] == int(torch.tensor(expected).argmax())
+
+
+def test_mean_logp_stops_at_first_eos():
+    model = FixedLogits(torch.tensor([0.0, 3.0]))  # token 1 wins at τ = 0
+    model.eos_id = 1
+    result = decode(model, SamplerConfig(prompts=("0",), gen_length=4, steps=4, temperature=0.0, n_particles=1,
+                                         final_pick="mean_logp"))
+    first = result.trace.steps[0].log_conf[0]
+    assert result.scores[0, 0].item() == pytest.approx(first)  # mean over the tokens up to the first EOS
+
+
+def test_nan_logits_raise_clear_error():
+    model = FixedLogits(torch.tensor([0.0, float("nan")]))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        decode(model, SamplerConfig(prompts=("0",), gen_length=4, steps=4, n_particles=2))
+
+
+def test_too_long_request_names_the_limit():
+    model = BigramToy(max_length=20)
+    with pytest.raises(ValueError, match="gen_length.*maximum length 20"):
+        decode(model, cfg(gen_length=32, steps=8))

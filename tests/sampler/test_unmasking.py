@@ -1,0 +1,88 @@
+import math
+
+import pytest
+import torch
+
+from sampler.unmasking import draw_candidates, select_commits, transfer_counts
+
+
+def chi2_critical(df: int, z: float = 3.09) -> float:
+    """Upper 0.999 quantile of chi-square(df), Wilson–Hilferty approximation."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_gumbel_max_frequencies_match_tempered_softmax(temperature):
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, 0.5, -3.0])
+    n = 60_000
+    gen = torch.Generator().manual_seed(1)
+    tokens, _ = draw_candidates(logits.expand(1, n, -1).clone(), temperature, "untempered", gen)
+    observed = torch.bincount(tokens.flatten(), minlength=6).double()
+    expected = torch.softmax(logits.double() / temperature, 0) * n
+    chi2 = ((observed - expected) ** 2 / expected).sum().item()
+    assert chi2 < chi2_critical(5), (chi2, observed, expected)
+    # and the test can fail: the untempered distribution is rejected at τ ≠ 1
+    if temperature != 1.0:
+        wrong = torch.softmax(logits.double(), 0) * n
+        assert ((observed - wrong) ** 2 / wrong).sum().item() > chi2_critical(5)
+
+
+def test_confidence_is_probability_of_drawn_token():
+    logits = torch.randn(2, 5, 7, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    tokens, untempered = draw_candidates(logits, 0.7, "untempered", gen)
+    gen = torch.Generator().manual_seed(0)
+    same_tokens, tempered = draw_candidates(logits, 0.7, "tempered", gen)
+    assert torch.equal(tokens, same_tokens)
+    assert torch.allclose(untempered, torch.log_softmax(logits, -1).gather(-1, tokens[..., None])[..., 0])
+    assert torch.allclose(tempered, torch.log_softmax(logits / 0.7, -1).gather(-1, tokens[..., None])[..., 0])
+
+
+def test_zero_temperature_is_argmax_and_uses_no_randomness():
+    logits = torch.randn(3, 4, 9, generator=torch.Generator().manual_seed(2))
+    gen = torch.Generator().manual_seed(5)
+    before = gen.get_state()
+    tokens, log_c = draw_candidates(logits, 0.0, "tempered", gen)
+    assert torch.equal(tokens, logits.argmax(-1))
+    assert torch.equal(gen.get_state(), before)
+    assert torch.allclose(log_c, torch.log_softmax(logits, -1).max(-1).values)
+
+
+def test_nan_and_all_minus_inf_logits_raise():
+    gen = torch.Generator()
+    with pytest.raises(FloatingPointError, match="NaN"):
+        draw_candidates(torch.tensor([[[0.0, float("nan")]]]), 1.0, "untempered", gen)
+    with pytest.raises(FloatingPointError, match="-inf"):
+        draw_candidates(torch.full((1, 1, 3), -math.inf), 1.0, "untempered", gen)
+
+
+def test_transfer_counts_spread_block_over_steps():
+    assert transfer_counts(10, 4) == [3, 3, 2, 2]
+    assert transfer_counts(8, 8) == [1] * 8
+    assert sum(transfer_counts(32, 5)) == 32
+
+
+def test_topk_commits_most_confident_eligible_positions():
+    log_c = torch.log(torch.tensor([[0.9, 0.8, 0.1, 0.95], [0.2, 0.3, 0.4, 0.5]]))
+    eligible = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    commit = select_commits("topk", log_c, eligible, 2, 0.9, torch.Generator())
+    assert commit.tolist() == [[True, True, False, False], [False, False, True, True]]
+
+
+def test_threshold_commits_top1_plus_confident():
+    log_c = torch.log(torch.tensor([[0.95, 0.92, 0.5], [0.3, 0.2, 0.1]]))
+    eligible = torch.ones(2, 3, dtype=torch.bool)
+    commit = select_commits("threshold", log_c, eligible, 1, 0.9, torch.Generator())
+    assert commit.tolist() == [[True, True, False], [True, False, False]]
+    none_left = select_commits("threshold", log_c, torch.zeros(2, 3, dtype=torch.bool), 1, 0.9, torch.Generator())
+    assert not none_left.any()
+
+
+def test_random_policy_picks_uniformly_among_eligible():
+    log_c = torch.zeros(20_000, 4)
+    log_c[:, 0] = 10.0  # confidence must not matter
+    eligible = torch.tensor([True, True, False, True]).expand(20_000, 4)
+    commit = select_commits("random", log_c, eligible, 1, 0.9, torch.Generator().manual_seed(0))
+    assert (commit.sum(1) == 1).all() and not commit[:, 2].any()
+    freq = commit.float().mean(0)
+    assert torch.allclose(freq[[0, 1, 3]], torch.full((3,), 1 / 3), atol=0.02)
