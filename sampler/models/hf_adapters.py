@@ -37,14 +37,15 @@ class MaskedLMDenoiser(Denoiser):
     auto_class = "AutoModelForMaskedLM"
     remote_code = False
     default_tokenizer: str | None = None  # where the tokenizer lives when the checkpoint has none
-    default_mask_id: int | None = None
     max_length_keys = ("max_position_embeddings",)
     config_overrides: dict = {}  # config attributes set at load time
 
     def __init__(self, name: str, model, tokenizer, device: torch.device, chat: bool = False):
-        self.name, self.model, self.tokenizer, self.device, self.chat = name, model, tokenizer, device, chat
+        if chat:
+            raise ModelLoadError(name, f"{self.family} prompts take no chat template", "Pass chat=False.")
+        self.name, self.model, self.tokenizer, self.device = name, model, tokenizer, device
         cfg = model.config
-        self.vocab_size = int(getattr(cfg, "embedding_size", None) or cfg.vocab_size)
+        self.vocab_size = int(getattr(cfg, "embedding_size", None) or cfg.vocab_size)  # LLaDA: embedding_size
         self.mask_id = self._resolve_mask_id()
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id
@@ -186,7 +187,8 @@ class LLaDADenoiser(MaskedLMDenoiser):
     def __init__(self, name: str, model, tokenizer, device: torch.device, chat: bool = False):
         if chat and not tokenizer.chat_template:
             raise ModelLoadError(name, "chat=True but its tokenizer has no chat template", "Pass chat=False.")
-        super().__init__(name, model, tokenizer, device, chat)
+        self.chat = chat
+        super().__init__(name, model, tokenizer, device)
 
     def _resolve_mask_id(self) -> int:
         for mask_id in (getattr(self.model.config, "mask_token_id", None), self.tokenizer.mask_token_id):

@@ -63,15 +63,11 @@ class KnownModel:
         return int(self.params * dtype.itemsize)
 
 
-def _known(*models: KnownModel) -> dict[str, KnownModel]:
-    return {m.hub_id: m for m in models}
-
-
 _MDLM_HW = "CUDA GPU: the released model file imports flash_attn (CUDA only)"
 _BD3_HW = "CPU works (SDPA sample mode, no KV cache); a GPU is much faster"
 _LLADA_HW = "GPU with >= 20 GB (bf16); on CPU about 32 GB of RAM in float32, very slow"
 _DREAM_HW = "GPU with >= 20 GB (bf16, authors); on CPU about 31 GB of RAM in float32, very slow"
-KNOWN_MODELS = _known(
+KNOWN_MODELS = {m.hub_id: m for m in (
     KnownModel("kuleshov-group/mdlm-owt", "MDLM (OWT)", "mdlm", 170e6, _MDLM_HW, packages=("flash_attn", "einops")),
     *(KnownModel(f"kuleshov-group/bd3lm-owt-block_size{b}", f"BD3-LM L'={b}", "bd3lm", 170e6, _BD3_HW,
                  packages=("einops",)) for b in (4, 8, 16)),
@@ -79,7 +75,7 @@ KNOWN_MODELS = _known(
     KnownModel("GSAI-ML/LLaDA-1.5", "LLaDA-1.5", "llada", 8.02e9, _LLADA_HW, chat=True),
     KnownModel("Dream-org/Dream-v0-Instruct-7B", "Dream-7B Instruct", "dream", 7.62e9, _DREAM_HW, chat=True),
     KnownModel("Dream-org/Dream-v0-Base-7B", "Dream-7B Base", "dream", 7.62e9, _DREAM_HW),
-)
+)}
 
 
 def known_models_markdown() -> str:
@@ -88,9 +84,13 @@ def known_models_markdown() -> str:
     for m in KNOWN_MODELS.values():
         dtype = default_dtype(m.family, torch.device("cuda"))
         gb = m.weight_bytes(dtype) / 1e9
-        rows.append(f"| {m.label} | `{m.hub_id}` | {m.params / 1e9:.2f} B | {gb:.1f} GB ({str(dtype)[6:]}) "
+        rows.append(f"| {m.label} | `{m.hub_id}` | {m.params / 1e9:.2f} B | {gb:.1f} GB ({_dtype_name(dtype)}) "
                     f"| {m.hardware} | `{m.transformers}` |")
     return "\n".join(rows)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def default_dtype(family: str, device: torch.device) -> torch.dtype:
@@ -137,7 +137,7 @@ def check_known_model(model: KnownModel, device: torch.device, dtype: torch.dtyp
     reasons, todos = [], []
     need, free = model.weight_bytes(dtype), available_memory_bytes(device)
     if need > free:
-        reasons.append(f"its {str(dtype)[6:]} weights need {need / 1e9:.1f} GB but {device} has "
+        reasons.append(f"its {_dtype_name(dtype)} weights need {need / 1e9:.1f} GB but {device} has "
                        f"{free / 1e9:.1f} GB of memory free")
         todos.append(f"Use a device with more memory ({model.hardware})"
                      + (" or dtype='bfloat16'." if dtype == torch.float32 else "."))

@@ -3,32 +3,15 @@ import torch
 
 from sampler.models import load_model, word_tokenizer
 from sampler.models.austen import AustenDenoiser
-from sampler.models.austen_net import AustenNet, NetConfig
-from training.train_mdlm import save
-
-TEXT = ['"I do not know," said Emma, "whether Mr. Knightley will come."',
-        "It is a truth universally acknowledged, that a single man must be in want of a wife.",
-        "She was not quite eighteen--and well-meaning (so 'very' well).\nEmma wasn't."]
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A randomly initialised net with a tokenizer trained on three sentences, saved as the trainer saves."""
-    torch.manual_seed(0)
-    tok = word_tokenizer.train([word_tokenizer.to_model_text(t + "\n") for t in TEXT], 64)
-    net = AustenNet(NetConfig(vocab_size=tok.get_vocab_size(), d_model=32, n_layers=2, n_heads=2, d_ff=64))
-    out = tmp_path_factory.mktemp("austen")
-    save(net, tok, out, {"note": "test"})
-    return out
-
+from tests.sampler.conftest import TEXT
 
 def test_detokenize_prints_english_spacing():
     tokens = ['"', "I", "do", "not", "know", ",", '"', "said", "Emma", ".", "¶", "Well", "-", "meaning", "!"]
     assert word_tokenizer.detokenize(tokens) == '"I do not know," said Emma.\nWell-meaning!'
 
 
-def test_encode_decode_round_trip(folder):
-    model = load_model(str(folder))
+def test_encode_decode_round_trip(tiny_austen_folder):
+    model = load_model(str(tiny_austen_folder))
     assert isinstance(model, AustenDenoiser)
     for text in TEXT:
         assert model.decode(model.encode(text)) == text
@@ -36,8 +19,8 @@ def test_encode_decode_round_trip(folder):
     assert model.encode("Zebra")[0] == model.unk_id
 
 
-def test_special_tokens_are_never_drawn(folder):
-    model = AustenDenoiser(folder)
+def test_special_tokens_are_never_drawn(tiny_austen_folder):
+    model = AustenDenoiser(tiny_austen_folder)
     x = torch.tensor([model.encode("Emma said") + [model.mask_id] * 5])
     logits = model.logits(x)
     assert logits.shape == (1, 7, model.vocab_size)
@@ -46,9 +29,9 @@ def test_special_tokens_are_never_drawn(folder):
     assert torch.isfinite(logits[..., model.encode("Emma")[0]]).all()
 
 
-def test_left_padding_with_attention_mask_changes_nothing(folder):
+def test_left_padding_with_attention_mask_changes_nothing(tiny_austen_folder):
     """RoPE depends on relative positions only, so masked-out left padding leaves real positions unchanged."""
-    model = AustenDenoiser(folder)
+    model = AustenDenoiser(tiny_austen_folder)
     ids = model.encode("Emma said") + [model.mask_id] * 4
     plain = model.logits(torch.tensor([ids]))
     padded = model.logits(torch.tensor([[model.pad_id] * 3 + ids]),
