@@ -21,6 +21,7 @@ from sampler.smc import ParticleState, Plan, decode, step
 from sampler.trace import TraceRecorder
 
 PROMPT = "It is a truth universally acknowledged"
+TOY_PROMPT = "the cat sat on a mat"
 
 
 def _sync(device: torch.device) -> None:
@@ -28,26 +29,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _median_time(fn, device, repeats: int) -> float:
-    times = []
+def _interleaved_medians(fns: dict, device, repeats: int) -> dict:
+    """Median seconds of each function, timed in turn (A, B, C, A, B, C, ...) so load drifts hit all alike."""
+    times = {k: [] for k in fns}
     for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def step_overhead(model, n: int, length: int, block: int, repeats: int, device: str, dtype: str) -> dict:
+def step_overhead(model, prompt_text: str, n: int, length: int, block: int, repeats: int, device: str,
+                  dtype: str) -> dict:
     """Seconds per step: bare forward; decoding step without SMC; SR-SMC step; SR-SMC step + recording.
 
     The SR-SMC step resamples every step (κ = 1, unequal weights): the worst case.
     """
     dev = torch.device(device)
-    prompt = model.encode(PROMPT)
+    prompt = model.encode(prompt_text)
     gen_length = length - len(prompt)
-    base = SamplerConfig(prompts=(PROMPT,), gen_length=gen_length, steps=gen_length, n_particles=n,
+    base = SamplerConfig(prompts=(prompt_text,), gen_length=gen_length, steps=gen_length, n_particles=n,
                          temperature=1.0, device=device, dtype=dtype, seed=0)
     x0 = torch.tensor([prompt + [model.mask_id] * gen_length])
     width = len(prompt)
@@ -71,33 +75,32 @@ def step_overhead(model, n: int, length: int, block: int, repeats: int, device: 
 
     x = fresh().x
     with torch.no_grad():
-        out = {
-            "forward": _median_time(lambda: model.logits(x), dev, repeats),
-            "decode_step": _median_time(run(base.replace(method="best_of_n"), False), dev, repeats),
-            "smc_step": _median_time(run(base.replace(ess_threshold=1.0), False), dev, repeats),
-            "smc_step_recorded": _median_time(run(base.replace(ess_threshold=1.0), True), dev, repeats),
-        }
-    return out
+        return _interleaved_medians({
+            "forward": lambda: model.logits(x),
+            "decode_step": run(base.replace(method="best_of_n"), False),
+            "smc_step": run(base.replace(ess_threshold=1.0), False),
+            "smc_step_recorded": run(base.replace(ess_threshold=1.0), True),
+        }, dev, repeats)
 
 
-def throughput(model, ns: list[int], gen_length: int, device: str, dtype: str) -> list[dict]:
+def throughput(model, prompt: str, ns: list[int], gen_length: int, device: str, dtype: str) -> list[dict]:
     """Tokens committed per second across particles, full SR-SMC runs."""
     rows = []
     for n in ns:
-        cfg = SamplerConfig(prompts=(PROMPT,), gen_length=gen_length, steps=gen_length, n_particles=n,
+        cfg = SamplerConfig(prompts=(prompt,), gen_length=gen_length, steps=gen_length, n_particles=n,
                             temperature=1.0, device=device, dtype=dtype, seed=0)
-        decode(model, cfg.replace(gen_length=8, steps=8), record=False)  # warm-up
+        decode(model, cfg.replace(gen_length=8, steps=8, block_length=8), record=False)  # warm-up
         r = decode(model, cfg, record=False)
         rows.append({"N": n, "wall_s": r.wall_time_s, "tokens_per_s": n * gen_length / r.wall_time_s})
     return rows
 
 
-def trace_sizes(model, ns: list[int], lengths: list[int], device: str, dtype: str) -> list[dict]:
+def trace_sizes(model, prompt: str, ns: list[int], lengths: list[int], device: str, dtype: str) -> list[dict]:
     """Trace file bytes, recorded steps and `state_at(T)` time for full runs (steps = gen length)."""
     rows = []
     for n in ns:
         for g in lengths:
-            cfg = SamplerConfig(prompts=(PROMPT,), gen_length=g, steps=g, n_particles=n, temperature=1.0,
+            cfg = SamplerConfig(prompts=(prompt,), gen_length=g, steps=g, n_particles=n, temperature=1.0,
                                 device=device, dtype=dtype, seed=0)
             trace = decode(model, cfg).trace
             size = len(json.dumps(trace.to_dict(), separators=(",", ":")).encode())
@@ -126,10 +129,11 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
     model = build_model(args.model, args.device, args.dtype)
+    prompt = TOY_PROMPT if args.model == "toy" else PROMPT
     torch.manual_seed(0)
     ns, lengths = ([1, 4, 16], [64, 256]) if args.quick else ([1, 4, 16, 64], [64, 256, 1024])
     machine = (torch.cuda.get_device_name() if args.device.startswith("cuda")
@@ -141,7 +145,7 @@ def main(argv=None) -> None:
         for length in lengths:
             if length > model.max_length:
                 continue
-            t = step_overhead(model, n, length, 32, args.repeats, args.device, args.dtype)
+            t = step_overhead(model, prompt, n, length, 32, args.repeats, args.device, args.dtype)
             rows.append({"N": n, "L": length, "forward_ms": 1000 * t["forward"],
                          "decode_step_ms": 1000 * t["decode_step"], "smc_step_ms": 1000 * t["smc_step"],
                          "smc+record_ms": 1000 * t["smc_step_recorded"],
@@ -149,19 +153,19 @@ def main(argv=None) -> None:
                          "smc+record_overhead_%": 100 * (t["smc_step_recorded"] - t["decode_step"]) / t["forward"],
                          "sampling_%": 100 * (t["decode_step"] - t["forward"]) / t["forward"]})
             print(f"  measured N={n} L={length}", flush=True)
-    print("\n## Per-step cost (block of 32, median of", args.repeats, "steps)\n")
+    print(f"\n## Per-step cost (block of 32, median of {args.repeats} interleaved steps)\n")
     print("Overheads are relative to the bare forward: SMC = weighting, ESS, resampling every step; "
           "record = the trace observer; sampling = Gumbel draw + commit (any decoder pays it).\n")
     print(table(rows, {"N": "d", "L": "d"}))
 
-    tp = throughput(model, [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64], 64, args.device,
+    tp = throughput(model, prompt, [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64], 64, args.device,
                     args.dtype)
     for r in tp:
         r["wall_vs_N1"] = r["wall_s"] / tp[0]["wall_s"]
     print("\n## Throughput vs N (SR-SMC, 64 tokens, 64 steps)\n")
     print(table(tp))
 
-    sizes = trace_sizes(model, [4, 8] if args.quick else [4, 8, 16], [64, 256], args.device, args.dtype)
+    sizes = trace_sizes(model, prompt, [4, 8] if args.quick else [4, 8, 16], [64, 256], args.device, args.dtype)
     print("\n## Trace size and replay time (steps = gen length)\n")
     print(table(sizes))
     if args.json:
