@@ -2,5 +2,6 @@
 
 The package only reads `sampler.trace.Trace` objects: `runs` derives per-run arrays once,
 `views/*` turn one step of a run into a figure, an HTML canvas or a table, `ui` wires
-them into a Gradio page. Running the sampler is `app.py`'s job.
+them into a Gradio page, `io` reads and writes trace files. Running the sampler is `app.py`'s
+job; `make_examples` records the shipped example traces through it.
 """

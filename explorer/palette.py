@@ -18,9 +18,17 @@ _VIRIDIS_RGB = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in _VIRI
 CONFIDENCE_SCALE = [[i / (len(_VIRIDIS) - 1), h] for i, h in enumerate(_VIRIDIS)]  # Plotly colorscale
 
 
+LINEAGE_SCALE = [[i / (len(LINEAGE) - 1), c] for i, c in enumerate(LINEAGE)]  # index i/(7-1) -> colour i
+
+
 def lineage_colour(root: int) -> str:
     """Colour of the initial particle `root` descends from (cycles after 7)."""
     return LINEAGE[int(root) % len(LINEAGE)]
+
+
+def lineage_index(roots: np.ndarray) -> np.ndarray:
+    """Index `[...]` into `LINEAGE` / `LINEAGE_SCALE` (cmin 0, cmax 6) of initial particles `roots [...]`."""
+    return np.asarray(roots) % len(LINEAGE)
 
 
 def confidence_rgb(p: np.ndarray) -> np.ndarray:

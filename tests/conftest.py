@@ -16,3 +16,49 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "hub" in item.keywords:
             item.add_marker(skip)
+
+
+# ----- the explorer app, served for the browser and API tests ---------------------------------
+@pytest.fixture(scope="session")
+def app_url():
+    """URL of `python app.py` on the default model, started on a free port; its log goes to
+    test-output/app.log. Skipped when the default model's weights are not there."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "assets" / "austen-mdlm" / "model.safetensors").exists():
+        pytest.skip("assets/austen-mdlm/model.safetensors is missing: train the default model first "
+                    "(python -m training.train_mdlm)")
+    out = repo / "test-output"
+    out.mkdir(exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (out / "app.log").open("w")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--threads", "1"], cwd=repo, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with code {proc.returncode}: see test-output/app.log")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("app.py did not serve within 120 s: see test-output/app.log")
+                time.sleep(0.5)
+        assert url in (out / "app.log").read_text()  # the printed local URL
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

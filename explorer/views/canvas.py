@@ -28,7 +28,7 @@ CANVAS_CSS = f"""
 .sx-m {{background: {palette.MASK_GREY};}}
 .sx-now {{box-shadow: inset 0 0 0 2px #000, inset 0 0 0 3px #fff;}}
 .sx-inh {{border: 1px dashed #000; background-image: repeating-linear-gradient(
-  135deg, rgba(255,255,255,.45) 0 2px, transparent 2px 6px);}}
+  135deg, rgba(255,255,255,.3) 0 1.5px, transparent 1.5px 7px);}}
 .sx-rep::after {{content: ""; position: absolute; left: 0; right: 0; bottom: 0; height: 3px;
   background: {palette.REPEAT};}}
 .sx-legend {{display: flex; flex-wrap: wrap; gap: 14px; align-items: center; font-size: 12px;}}

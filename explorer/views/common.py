@@ -3,11 +3,16 @@ import plotly.graph_objects as go
 
 from explorer import palette
 
+_AXIS = dict(gridcolor="#EBEBEB", zeroline=False, linecolor="#888", ticks="outside", tickcolor="#888")
+# a small explicit template: plotly's default ones are large and deep-copied into every figure
+TEMPLATE = go.layout.Template(layout=dict(paper_bgcolor="white", plot_bgcolor="white", font=dict(size=11),
+                                          xaxis=_AXIS, yaxis=_AXIS))
+
 
 def figure(title: str, height: int, xaxis: dict, yaxis: dict, revision: str) -> go.Figure:
     """An empty figure with the explorer's compact layout; zoom is kept while `revision` stays."""
     return go.Figure(layout=go.Layout(
-        title=dict(text=title, x=0.01, font=dict(size=13)), height=height, template="plotly_white",
+        title=dict(text=title, x=0.01, font=dict(size=13)), height=height, template=TEMPLATE,
         margin=dict(l=50, r=20, t=36, b=40), showlegend=False, xaxis=xaxis, yaxis=yaxis,
         hoverlabel=dict(font=dict(size=11)), uirevision=revision))
 

@@ -1,0 +1,53 @@
+"""Traces recorded from the BigramToy denoiser, for the explorer's tests."""
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+from explorer.runs import Run
+from sampler.config import SamplerConfig
+from sampler.smc import decode
+from tests.sampler.toys import BigramToy
+
+PROMPT = "the cat"
+
+
+@contextmanager
+def one_torch_thread():
+    """Tiny forwards: one thread is fastest, and does not oversubscribe a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def record(**changes):
+    """The trace of one BigramToy run (defaults: N = 4, 32 tokens in 16 steps, τ = 1)."""
+    settings = dict(prompts=(PROMPT,), gen_length=32, steps=16, block_length=16, n_particles=4, temperature=1.0,
+                    seed=3)
+    with one_torch_thread():
+        return decode(BigramToy(), SamplerConfig(**{**settings, **changes})).trace
+
+
+@pytest.fixture(scope="session")
+def smc_trace():
+    trace = record()
+    assert trace.resample_steps(), "the fixture should resample at least once"
+    return trace
+
+
+@pytest.fixture(scope="session")
+def greedy_trace():
+    return record(n_particles=1)
+
+
+@pytest.fixture
+def smc_run(smc_trace):
+    return Run.from_trace(smc_trace)
+
+
+@pytest.fixture
+def greedy_run(greedy_trace):
+    return Run.from_trace(greedy_trace)

@@ -1,0 +1,85 @@
+"""Trace files: round trips, the shipped examples, and a named error for every bad upload."""
+import json
+
+import pytest
+
+from explorer import io
+from explorer.runs import Run
+from explorer.views.canvas import canvas_html
+from explorer.views.summary import run_table
+from explorer.views.tree import tree_figure
+from sampler.trace import TraceFormatError
+from tests.explorer.conftest import record
+
+
+def test_write_then_load_round_trip(smc_run, greedy_run):
+    paths = io.write_runs({"greedy": greedy_run, "sr-smc": smc_run})
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["sr-smc.json", "greedy.json"]
+    runs, notes = io.load_runs(paths)
+    assert set(runs) == {"sr-smc", "greedy"} and notes == []
+    assert runs["sr-smc"].trace.to_dict() == smc_run.trace.to_dict()
+
+
+def test_multi_prompt_trace_shows_the_first_prompt(tmp_path):
+    path = record(prompts=("the cat", "a dog sat"), n_particles=2).save(tmp_path / "two.json")
+    runs, notes = io.load_runs([path])
+    assert runs["sr-smc"].trace.prompts == ["the cat"]
+    assert notes == ["two.json holds 2 prompts; showing the first."]
+
+
+def corrupt(trace_dict, tmp_path, name, change):
+    d = json.loads(json.dumps(trace_dict))
+    change(d)
+    path = tmp_path / name
+    path.write_text(json.dumps(d))
+    return path
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("schema.json", lambda d: d.update(schema_version=99), "schema_version 99 is not supported"),
+    ("foreign.json", lambda d: d.pop("schema_version"), "not an SR-SMC trace"),
+    ("steps.json", lambda d: d["steps"][0].update(rows=[999] * len(d["steps"][0]["rows"])), "commit outside"),
+    ("final.json", lambda d: d.update(final={}), "final.texts"),
+    ("chosen.json", lambda d: d["final"].update(chosen=[7]), "final.chosen"),
+    ("config.json", lambda d: d["config"].pop("n_particles"), "config.n_particles"),
+])
+def test_corrupt_uploads_name_the_file_and_the_problem(smc_trace, tmp_path, name, change, message):
+    path = corrupt(smc_trace.to_dict(), tmp_path, name, change)
+    with pytest.raises(TraceFormatError, match=message) as e:
+        io.load_runs([path])
+    assert str(e.value).startswith(name)
+
+
+def test_non_json_and_duplicate_uploads(smc_trace, tmp_path):
+    (tmp_path / "notes.txt").write_bytes(b"\x89PNG\x00\xff not json")
+    with pytest.raises(TraceFormatError, match="notes.txt.*not a JSON trace"):
+        io.load_runs([tmp_path / "notes.txt"])
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(TraceFormatError, match="list.json.*not an SR-SMC trace"):
+        io.load_runs([tmp_path / "list.json"])
+    a, b = smc_trace.save(tmp_path / "a.json"), smc_trace.save(tmp_path / "b.json")
+    with pytest.raises(TraceFormatError, match="b.json: a second SR-SMC trace"):
+        io.load_runs([a, b])
+    with pytest.raises(TraceFormatError, match="no trace file"):
+        io.load_runs([])
+
+
+def test_unknown_example_is_named():
+    with pytest.raises(TraceFormatError, match="no example named 'nope'"):
+        io.load_example("nope")
+
+
+@pytest.mark.parametrize("name", io.list_examples() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no recorded examples in assets/examples yet: run `python -m explorer.make_examples`"))])
+def test_shipped_examples_load_and_render(name):
+    runs = io.load_example(name)
+    assert {"sr-smc", "greedy"} <= set(runs)
+    for path in (io.EXAMPLES_DIR / name).glob("*.json"):
+        assert path.stat().st_size < 300_000, f"{path} is over 300 KB"
+    smc: Run = runs["sr-smc"]
+    assert smc.trace.prompts == runs["greedy"].trace.prompts
+    assert smc.trace.config["seed"] == runs["greedy"].trace.config["seed"]
+    t = smc.n_steps // 2
+    assert 'data-run="sr-smc"' in canvas_html(smc.frame(t))
+    assert len(tree_figure(smc, t, smc.chosen).data[2].x) == (smc.n_steps + 1) * smc.n_particles
+    assert list(run_table(list(runs.values())).columns[1:]) == [r.label for r in runs.values()]
