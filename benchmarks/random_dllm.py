@@ -32,6 +32,10 @@ class RandomDLLM(Denoiser):
     def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net.logits(x, attention_mask)
 
+    @torch.no_grad()
+    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
+        return self.net.head(self.net(x, attention_mask)[:, block])
+
     def encode(self, text: str) -> list[int]:
         return [zlib.crc32(w.encode()) % 100_000 for w in text.split()]  # content is irrelevant here
 

@@ -44,7 +44,8 @@ def _interleaved_medians(fns: dict, device, repeats: int) -> dict:
 
 def step_overhead(model, prompt_text: str, n: int, length: int, block: int, repeats: int, device: str,
                   dtype: str) -> dict:
-    """Seconds per step: bare forward; decoding step without SMC; SR-SMC step; SR-SMC step + recording.
+    """Seconds per step: bare forward (the block's logits); decoding step without SMC; SR-SMC step;
+    SR-SMC step + recording.
 
     The SR-SMC step resamples every step (κ = 1, unequal weights): the worst case.
     """
@@ -76,7 +77,7 @@ def step_overhead(model, prompt_text: str, n: int, length: int, block: int, repe
     x = fresh().x
     with torch.no_grad():
         return _interleaved_medians({
-            "forward": lambda: model.logits(x),
+            "forward": lambda: model.block_logits(x, None, plan.block_slice),
             "decode_step": run(base.replace(method="best_of_n"), False),
             "smc_step": run(base.replace(ess_threshold=1.0), False),
             "smc_step_recorded": run(base.replace(ess_threshold=1.0), True),
@@ -109,6 +110,40 @@ def trace_sizes(model, prompt: str, ns: list[int], lengths: list[int], device: s
             replay = time.perf_counter() - t0
             rows.append({"N": n, "gen_length": g, "T": trace.n_steps, "bytes": size,
                          "bytes_per_(NL+NT)": size / (n * g + n * trace.n_steps), "state_at_T_ms": 1000 * replay})
+    return rows
+
+
+def view_times(model, prompt: str, n: int, length: int, steps: int) -> list[dict]:
+    """Milliseconds to build each explorer view for one step (median over 5 steps; figures include JSON)."""
+    from explorer.runs import Run
+    from explorer.views.canvas import canvas_html
+    from explorer.views.ess import ess_figure
+    from explorer.views.heatmap import heatmap_figure
+    from explorer.views.tree import tree_figure
+    from explorer.views.weights import weights_figure
+
+    gen_length = length - len(model.encode(prompt))
+    cfg = SamplerConfig(prompts=(prompt,), gen_length=gen_length, steps=steps, block_length=gen_length,
+                        n_particles=n, temperature=1.0, seed=0)
+    run = Run.from_trace(decode(model, cfg).trace)
+    at = [round(i * run.trace.n_steps / 4) for i in range(5)]
+    frames = {t: run.frame(t) for t in at}
+    builders = {
+        "state (state_at)": lambda t: run.frame(t),
+        "canvas": lambda t: canvas_html(frames[t], 0),
+        "tree": lambda t: tree_figure(run, t, 0).to_json(),
+        "ess": lambda t: ess_figure(run, t).to_json(),
+        "weights": lambda t: weights_figure(frames[t], 0).to_json(),
+        "heatmap": lambda t: heatmap_figure(frames[t], 0).to_json(),
+    }
+    rows = []
+    for name, build in builders.items():
+        times = []
+        for t in at:
+            t0 = time.perf_counter()
+            build(t)
+            times.append(1000 * (time.perf_counter() - t0))
+        rows.append({"view": name, "median_ms": statistics.median(times), "max_ms": max(times)})
     return rows
 
 
@@ -168,9 +203,13 @@ def main(argv=None) -> None:
     sizes = trace_sizes(model, prompt, [4, 8] if args.quick else [4, 8, 16], [64, 256], args.device, args.dtype)
     print("\n## Trace size and replay time (steps = gen length)\n")
     print(table(sizes))
+    views = view_times(model, prompt, 16, 256, 64 if args.quick else 128)
+    print("\n## Explorer view build time for one step, N = 16, L = 256 (target < 100 ms)\n")
+    print(table(views))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "model": model.name, "device": args.device,
-                                         "steps": rows, "throughput": tp, "trace": sizes}, indent=2))
+                                         "steps": rows, "throughput": tp, "trace": sizes, "views": views},
+                                        indent=2))
 
 
 def build_model(name: str, device: str, dtype: str):

@@ -42,6 +42,13 @@ class Denoiser(ABC):
         Ids the sampler must never draw (MASK, padding, unknown-word) get -inf.
         """
 
+    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
+        """Logits `[B, Lb, V]` of the positions in `block` only: what a decoding step reads.
+
+        Adapters whose output layer dominates the cost override this to skip the other positions.
+        """
+        return self.logits(x, attention_mask)[:, block]
+
     @abstractmethod
     def encode(self, text: str) -> list[int]:
         """Prompt text to token ids (no MASK)."""

@@ -86,7 +86,7 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     """One forward, one commit, one weight update, and an ESS check that may resample."""
     P, N = len(cfg.prompts), cfg.n_particles
     block = plan.block_slice
-    logits = model.logits(state.x, attention_mask)[:, block].float()  # [R, Lb, V]
+    logits = model.block_logits(state.x, attention_mask, block).float()  # [R, Lb, V]
     logits[..., model.mask_id] = -torch.inf
     tokens, log_c = draw_candidates(logits, cfg.temperature, cfg.confidence, gen)
     eligible = state.x[:, block] == model.mask_id

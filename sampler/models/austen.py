@@ -48,7 +48,12 @@ class AustenDenoiser(Denoiser):
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.net.logits(x.to(self.device), attention_mask)
+        return self.block_logits(x, attention_mask, slice(None))
+
+    @torch.no_grad()
+    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
+        hidden = self.net(x.to(self.device), attention_mask)[:, block]
+        out = self.net.head(hidden)  # the output layer only where the step reads
         out[..., self._never] = -torch.inf  # MASK, PAD, UNK and EOS are never drawn
         return out
 

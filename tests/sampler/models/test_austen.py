@@ -44,3 +44,10 @@ def test_left_padding_with_attention_mask_changes_nothing(tiny_austen_folder):
 def test_missing_weights_say_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="training.train_mdlm"):
         AustenDenoiser(tmp_path)
+
+
+def test_block_logits_equal_the_full_logits_of_the_block(tiny_austen_folder):
+    model = AustenDenoiser(tiny_austen_folder)
+    x = torch.tensor([model.encode("Emma said") + [model.mask_id] * 6] * 2)
+    full = model.logits(x)
+    assert torch.allclose(model.block_logits(x, None, slice(4, 7)), full[:, 4:7], atol=1e-5)
