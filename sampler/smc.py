@@ -11,7 +11,7 @@ one batched forward for all P·N rows. SMC math follows `docs/sr-smc-method.md`:
 each step's `StepInfo` to observers (e.g. the trace recorder), which only read it.
 """
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -19,6 +19,7 @@ import torch
 from sampler import resampling
 from sampler.config import DTYPES, SamplerConfig
 from sampler.denoiser import Denoiser
+from sampler.trace import Trace, TraceRecorder
 from sampler.unmasking import draw_candidates, select_commits, transfer_counts
 
 
@@ -73,8 +74,7 @@ class SampleResult:
     n_steps: int
     forwards: int  # sequence forwards: steps × rows
     wall_time_s: float
-    trace: "object | None" = None  # sampler.trace.Trace when recorded
-    extras: dict = field(default_factory=dict)
+    trace: Trace | None = None  # when recorded
 
     @property
     def best_texts(self) -> list[str]:
@@ -98,7 +98,7 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     x[:, block] = torch.where(commit_b, tokens, x[:, block])
     log_conf = state.log_conf.clone()
     log_conf[:, block] = torch.where(commit_b, log_c, log_conf[:, block])
-    increment = (log_c * commit_b).sum(dim=1)  # [R]
+    increment = torch.where(commit_b, log_c, 0.0).sum(dim=1)  # [R]
     log_w = state.log_w + increment
 
     ess = resampling.ess(log_w.view(P, N))  # [P]
@@ -141,8 +141,7 @@ def final_scores(cfg: SamplerConfig, state: ParticleState, prompt_width: int, eo
     length = torch.full((logp.shape[0],), G, device=logp.device)
     if eos_id is not None:
         is_eos = state.x[:, prompt_width:] == eos_id
-        first = torch.where(is_eos.any(dim=1), is_eos.float().argmax(dim=1) + 1, length)
-        length = first
+        length = torch.where(is_eos.any(dim=1), is_eos.float().argmax(dim=1) + 1, length)
     keep = torch.arange(G, device=logp.device)[None, :] < length[:, None]
     return ((logp * keep).sum(dim=1) / length).view(P, N)
 
@@ -164,8 +163,6 @@ def schedule(cfg: SamplerConfig, prompt_width: int):
 def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepInfo], None], ...] = (),
            record: bool = True) -> SampleResult:
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`)."""
-    from sampler.trace import TraceRecorder
-
     device = torch.device(cfg.device)
     P, N = len(cfg.prompts), cfg.n_particles
     prompt_ids = [model.encode(p) for p in cfg.prompts]
