@@ -35,6 +35,7 @@ def main() -> None:
     cfg = json.loads((ASSET_DIR / "config.json").read_text())
     model = AustenDenoiser(ASSET_DIR)
     command = card["command"]
+    schedule_steps = int(command.split("--steps ")[1].split()[0])
     if f"--steps {card['best_step']} " not in command + " ":
         command += f" --stop-after {card['best_step']}"  # the run was stopped early (time budget)
     history = "\n".join(f"| {h['step']} | {h['valid_nelbo']:.4f} | {h['minutes']:.0f} |" for h in card["history"])
@@ -82,10 +83,15 @@ final pick by summed log-confidence; written by `python -m training.model_card` 
 {samples(model)}
 ## Limits
 
-A model this size writes locally fluent Austen-like prose without a plot: it is a teaching and
-debugging model for the sampler, not a language model to rely on. Its vocabulary holds only
-words seen at least a few times in the six novels; other words encode as `[UNK]`, which is
-never generated.
+Be clear about what this is: a 6.8 M-parameter model trained for about an hour on two CPU
+cores. It has Austen's vocabulary and short grammatical phrases ("she had been", "in the
+course of the house"), not sentences with a plot. Confidence-ordered decoding makes that
+worse: it commits frequent, safe tokens first, so samples run to chains of ", and she was
+...". It is a model to watch the sampler on (weights, resampling and the repetition that
+low temperature causes all show plainly), not a language model to rely on. Its vocabulary
+holds only words seen a few times in the six novels; other words encode as `[UNK]`, which is
+never generated. Training stopped at step {card['best_step']} of a {schedule_steps}-step schedule (time
+budget), so the learning rate had not fully decayed; the loss was still falling.
 """
     (ASSET_DIR / "README.md").write_text(text)
     print(text)
