@@ -1,7 +1,7 @@
 """Does SR-SMC help? Greedy vs best-of-N vs SR-SMC on held-out Austen prompts.
 
     python -m benchmarks.quality --quick        # a few minutes on 2 CPU cores
-    python -m benchmarks.quality --out docs/quality.json
+    python -m benchmarks.quality --out docs/quality.json    # 12 prompts × 2 seeds, the full grid
 
 Every method uses the same prompts, seeds and unmasking schedule (top-k, one block
 schedule for all), so differences come from weighting and resampling alone. Best-of-N is
@@ -31,10 +31,8 @@ def load_prompts(n: int) -> list[str]:
     return [json.loads(line)["prompt"] for line in PROMPTS.read_text().splitlines()[:n]]
 
 
-def cells(quick: bool) -> list[dict]:
-    """The grid: (method, N, τ) plus the reference-code row."""
-    taus = [0.7] if quick else [0.3, 0.7, 1.0]
-    ns = [4] if quick else [2, 4, 8]
+def cells(taus: list[float], ns: list[int]) -> list[dict]:
+    """The grid: greedy, best-of-N and SR-SMC for every τ and N, plus the reference-code row."""
     out = []
     for tau in taus:
         out.append({"label": "greedy", "method": "smc", "n_particles": 1, "temperature": tau})
@@ -105,20 +103,24 @@ def markdown(rows: list[dict]) -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="6 prompts, 1 seed, τ = 0.7, N ∈ {1, 4}")
-    ap.add_argument("--prompts", type=int, default=20)
+    ap.add_argument("--prompts", type=int, default=12)
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--taus", type=float, nargs="+", default=[0.3, 0.7, 1.0])
+    ap.add_argument("--ns", type=int, nargs="+", default=[2, 4, 8], help="particle counts beside greedy (N = 1)")
     ap.add_argument("--gen-length", type=int, default=64)
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
     args = ap.parse_args(argv)
-    n_prompts, seeds = (6, [0]) if args.quick else (args.prompts, list(range(args.seeds)))
+    if args.quick:
+        args.prompts, args.seeds, args.taus, args.ns = 6, 1, [0.7], [4]
+    n_prompts, seeds = args.prompts, list(range(args.seeds))
     prompts = load_prompts(n_prompts)
     model = load_model(args.model)
     judge = GenPPLJudge()
     base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length}
     start, rows = time.time(), []
-    for cell in cells(args.quick):
+    for cell in cells(args.taus, args.ns):
         rows.append(run_cell(model, judge, prompts, seeds, cell, base))
         print(f"  {cell['label']} τ={cell['temperature']}: Gen PPL {rows[-1]['gen_ppl']:.1f}", flush=True)
     print(f"\n# Quality: {model.name}, {n_prompts} held-out prompts × {len(seeds)} seeds, "

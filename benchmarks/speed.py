@@ -113,7 +113,7 @@ def trace_sizes(model, prompt: str, ns: list[int], lengths: list[int], device: s
     return rows
 
 
-def view_times(model, prompt: str, n: int, length: int, steps: int) -> list[dict]:
+def view_times(model, prompt: str, n: int, length: int, steps: int, device: str) -> list[dict]:
     """Milliseconds to build each explorer view for one step (median over 5 steps; figures include JSON)."""
     from explorer.runs import Run
     from explorer.views.canvas import canvas_html
@@ -124,7 +124,7 @@ def view_times(model, prompt: str, n: int, length: int, steps: int) -> list[dict
 
     gen_length = length - len(model.encode(prompt))
     cfg = SamplerConfig(prompts=(prompt,), gen_length=gen_length, steps=steps, block_length=gen_length,
-                        n_particles=n, temperature=1.0, seed=0)
+                        n_particles=n, temperature=1.0, seed=0, device=device)
     run = Run.from_trace(decode(model, cfg).trace)
     at = [round(i * run.trace.n_steps / 4) for i in range(5)]
     frames = {t: run.frame(t) for t in at}
@@ -203,7 +203,7 @@ def main(argv=None) -> None:
     sizes = trace_sizes(model, prompt, [4, 8] if args.quick else [4, 8, 16], [64, 256], args.device, args.dtype)
     print("\n## Trace size and replay time (steps = gen length)\n")
     print(table(sizes))
-    views = view_times(model, prompt, 16, 256, 64 if args.quick else 128)
+    views = view_times(model, prompt, 16, 256, 64 if args.quick else 128, args.device)
     print("\n## Explorer view build time for one step, N = 16, L = 256 (target < 100 ms)\n")
     print(table(views))
     if args.json:
