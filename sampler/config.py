@@ -46,8 +46,8 @@ class SamplerConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        if isinstance(self.prompts, str) or isinstance(self.prompts, list):
-            object.__setattr__(self, "prompts", (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts))
+        prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
+        object.__setattr__(self, "prompts", prompts)
         if self.block_length is None:
             object.__setattr__(self, "block_length", self.gen_length)
         self.validate()

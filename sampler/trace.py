@@ -114,6 +114,7 @@ class Trace:
         commit_step = np.full(tokens.shape, -1)
         inherited = np.zeros(tokens.shape, dtype=bool)
         log_weight = np.zeros(R)
+        roots = np.tile(np.arange(N), self.n_prompts)
         for s in range(1, t + 1):
             rec = self.steps[s - 1]
             rows, pos = np.asarray(rec.rows, dtype=np.int64), np.asarray(rec.positions, dtype=np.int64)
@@ -126,11 +127,10 @@ class Trace:
                 continue
             a = self.parents(s)
             moved = (a != np.arange(R))[:, None]
-            tokens, log_conf, commit_step = tokens[a], log_conf[a], commit_step[a]
+            tokens, log_conf, commit_step, roots = tokens[a], log_conf[a], commit_step[a], roots[a]
             inherited = inherited[a] | (moved & (commit_step >= 0))
             reset = np.repeat(np.asarray(rec.resampled), N)
             log_weight = np.where(reset, 0.0, log_weight)
-        roots = self.roots(t - 1 if before_resample else t)
         return ParticlesAt(t, tokens, tokens == self.mask_id, log_conf, commit_step, inherited, log_weight, roots)
 
     # ----- lineage -----------------------------------------------------------------
