@@ -214,7 +214,7 @@ def main(argv=None) -> None:
 
 def build_model(name: str, device: str, dtype: str):
     if name == "toy":
-        from tests.sampler.toys import BigramToy
+        from sampler.models.toy import BigramToy
         return BigramToy(max_length=2048)
     if name == "llada-like-1b":
         from benchmarks.random_dllm import RandomDLLM

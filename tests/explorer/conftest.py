@@ -7,7 +7,7 @@ import torch
 from explorer.runs import Run
 from sampler.config import SamplerConfig
 from sampler.smc import decode
-from tests.sampler.toys import BigramToy
+from sampler.models.toy import BigramToy
 
 PROMPT = "the cat"
 

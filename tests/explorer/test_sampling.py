@@ -4,7 +4,7 @@ import pytest
 from app import Sampler, configs
 from explorer.limits import Limits
 from tests.explorer.conftest import one_torch_thread
-from tests.sampler.toys import BigramToy
+from sampler.models.toy import BigramToy
 
 SETTINGS = dict(prompt="the cat", model="toy", n_particles=3, temperature=1.0, gen_length=16, steps=8,
                 block_length=8, policy="topk", ess_threshold=0.5, resampling="systematic", seed=5, best_of_n=True,

@@ -4,7 +4,7 @@ import torch
 from sampler.config import SamplerConfig
 from sampler.smc import ParticleState, Plan, decode, step
 from sampler.unmasking import transfer_counts
-from tests.sampler.toys import BigramToy, FixedLogits
+from sampler.models.toy import BigramToy, FixedLogits
 
 
 def cfg(**kw) -> SamplerConfig:

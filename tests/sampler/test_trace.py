@@ -6,7 +6,7 @@ import pytest
 from sampler.config import SamplerConfig
 from sampler.smc import decode
 from sampler.trace import Trace, TraceFormatError
-from tests.sampler.toys import BigramToy
+from sampler.models.toy import BigramToy
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Small deterministic denoisers for the sampler's tests (never shipped in the app)."""
+"""Small deterministic denoisers: the sampler's tests and `benchmarks.speed --model toy` use them (not offered in the app)."""
 import torch
 
 from sampler.denoiser import Denoiser
