@@ -2,12 +2,19 @@
 
     python -m training.build_corpus            # once: data/austen/{train,valid}.txt
     python -m training.train_mdlm --steps 3000 # ~1.3 s/step on 2 idle CPU cores
+    python -m training.train_mdlm --steps 3000 --resume assets/austen-mdlm --out /tmp/resumed
 
 Masked-diffusion objective (MDLM, log-linear schedule): draw t ~ U(eps, 1) per sequence
 (low-discrepancy across the batch), mask each token with probability t, and minimise
 (1/t) * sum of cross-entropies on the masked positions, per token. Its expectation is the
 NELBO per token; validation uses fixed masks so checkpoints compare. The best checkpoint
 by validation NELBO is written as fp16 safetensors with config.json and tokenizer.json.
+
+`--resume FOLDER` continues a run from a written checkpoint: its weights (fp16, as saved),
+tokenizer and network shape, at the step recorded in its training.json, with the learning-rate
+schedule and the data/mask random stream positioned at that step. The optimizer state is not
+saved with a checkpoint, so AdamW starts fresh (moments at zero) — the one difference from an
+uninterrupted run besides the fp16 rounding of the weights.
 """
 import argparse
 import json
@@ -17,7 +24,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
 
 from sampler.models import word_tokenizer
 from sampler.models.austen_net import AustenNet, NetConfig
@@ -59,6 +67,19 @@ def save(net: AustenNet, tok, out: Path, card: dict) -> None:
     (out / "training.json").write_text(json.dumps(card, indent=2))
 
 
+def nelbo_draws(gen: torch.Generator, n_train: int, window: int, batch: int, steps: int) -> None:
+    """Advance `gen` past `steps` training steps' draws (batch starts, t, masks) without computing."""
+    for _ in range(steps):
+        torch.randint(0, n_train - window, (batch,), generator=gen)
+        torch.rand(1, generator=gen)
+        torch.rand(batch, window, generator=gen)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up then cosine decay over `total` steps; `step` counts optimizer steps done."""
+    return min(1, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("data/austen"))
@@ -72,6 +93,9 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="checkpoint folder to continue from (its weights, tokenizer, shape and best step)")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (CPU)")
     for field, value in NetConfig().to_dict().items():
         ap.add_argument(f"--{field.replace('_', '-')}", type=int, default=value)
     args = ap.parse_args()
@@ -82,8 +106,16 @@ def main() -> None:
 
     train_p = (args.data / "train.txt").read_text().splitlines()
     valid_p = (args.data / "valid.txt").read_text().splitlines()
-    cfg = NetConfig(**{f: getattr(args, f) for f in NetConfig().to_dict()})
-    tok = word_tokenizer.train([word_tokenizer.to_model_text(p + "\n") for p in train_p], cfg.vocab_size)
+    if args.resume:
+        previous = json.loads((args.resume / "training.json").read_text())
+        shape = json.loads((args.resume / "config.json").read_text())
+        cfg = NetConfig(**{f: shape[f] for f in NetConfig().to_dict()})
+        tok = Tokenizer.from_file(str(args.resume / "tokenizer.json"))
+        first = previous["best_step"]
+    else:
+        previous, first = {}, 0
+        cfg = NetConfig(**{f: getattr(args, f) for f in NetConfig().to_dict()})
+        tok = word_tokenizer.train([word_tokenizer.to_model_text(p + "\n") for p in train_p], cfg.vocab_size)
     mask_id = tok.token_to_id("[MASK]")
     train_ids, valid_ids = encode_stream(tok, train_p), encode_stream(tok, valid_p)
     W = cfg.train_window
@@ -92,37 +124,48 @@ def main() -> None:
     print(f"train {len(train_ids)} tokens ({unk:.2%} unknown), valid {len(valid_windows)} windows of {W}")
 
     net = AustenNet(cfg)
+    if args.resume:
+        net.load_state_dict({k: v.float() for k, v in load_file(args.resume / "model.safetensors").items()})
+        nelbo_draws(gen, len(train_ids), W, args.batch, first)
+        print(f"resumed from {args.resume} at step {first} (fresh AdamW state), valid NELBO/token "
+              f"{validate(net, valid_windows, mask_id, args.batch):.4f}", flush=True)
     n_params = sum(p.numel() for p in net.parameters())
     print(f"{n_params / 1e6:.2f} M parameters")
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / args.warmup)
-                                              * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
-    best, start, history = float("inf"), time.time(), []
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s + first, args.warmup, args.steps))
+    best = previous.get("valid_nelbo_per_token", float("inf"))
+    start, history = time.time(), list(previous.get("history", []))
+    minutes_before = previous.get("minutes", 0.0)
     last = args.stop_after or args.steps
-    for step in range(1, last + 1):
+    for step in range(first + 1, last + 1):
         starts = torch.randint(0, len(train_ids) - W, (args.batch,), generator=gen)
         x = torch.stack([train_ids[s:s + W] for s in starts.tolist()])
-        loss = nelbo(net, x, mask_id, gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = nelbo(net, x, mask_id, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
         if step % 50 == 0:
-            print(f"step {step} loss {loss.item():.3f} {(time.time() - start) / step:.2f} s/step", flush=True)
+            print(f"step {step} loss {loss.item():.3f} {(time.time() - start) / (step - first):.2f} s/step",
+                  flush=True)
         if step % args.eval_every == 0 or step == last:
             val = validate(net, valid_windows, mask_id, args.batch)
-            history.append({"step": step, "valid_nelbo": val, "minutes": (time.time() - start) / 60})
+            minutes = minutes_before + (time.time() - start) / 60
+            history.append({"step": step, "valid_nelbo": val, "minutes": minutes})
             print(f"step {step} valid NELBO/token {val:.4f} (ppl bound {math.exp(val):.1f})", flush=True)
             if val < best:
                 best = val
                 save(net, tok, args.out, {
                     "command": "python -m training.train_mdlm " + " ".join(
                         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                        if k not in ("data", "out", "threads", "stop_after")),
+                        if k not in ("data", "out", "threads", "stop_after", "resume", "bf16")),
                     "parameters": n_params, "best_step": step, "valid_nelbo_per_token": val,
                     "train_tokens": len(train_ids), "unknown_rate": unk, "history": history,
-                    "minutes": (time.time() - start) / 60, "torch": torch.__version__,
+                    "minutes": minutes, "torch": torch.__version__,
+                    **({"resumed": {"from_step": first, "optimizer": "fresh AdamW state (not saved at the stop)",
+                                    "bf16_autocast": args.bf16}} if args.resume else {}),
                 })
 
 
