@@ -1,20 +1,48 @@
-"""The app's request limits, checked before any sampling starts so one user cannot exhaust the machine."""
+"""The app's limits: one cost model for a sampling request and for an uploaded trace, checked first.
+
+Cost unit: the **cell-step** = one sequence position of one row at one step. A run of R rows
+(prompts × particles) over T steps on sequences of L positions costs R × T × L:
+
+- sampling: every step is one forward over R × L positions, so a Run press costs the sum
+  over its runs — greedy (1 row), SR-SMC (N rows) and best-of-N (N rows) — of
+  rows × planned steps × (prompt tokens + gen length); the threshold policy plans up to
+  gen length steps;
+- playback: replaying a trace to step t touches R × L cells per step, and one frame draws
+  N × L canvas cells, N × T tree nodes and L × T heatmap cells, each at most R × T × L.
+
+`max_cost` bounds a sampling request and `max_trace_cost` the traces loaded together; the
+defaults are measured on this project's 2-core AMD EPYC box (no GPU) with the default model
+on one torch thread by `python -m tools.measure_limits`: the largest allowed Run finishes in
+≤ 60 s and the largest allowed upload loads and renders in ≤ 60 s. A GPU host raises them
+with `python app.py --max-cost ... --max-trace-cost ...`.
+"""
 from dataclasses import dataclass
 
+from explorer.request import RunRequest
 from sampler.config import SamplerConfig
+
+TIME_LIMIT_S = 60  # what the default limits are measured against, on this project's 2-core CPU box
+
+
+def cost(rows: int, steps: int, length: int) -> int:
+    """Cell-steps of one run: rows × steps × sequence length."""
+    return rows * steps * length
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds on one Run request (the sampler's own checks come on top of these)."""
+    """Upper bounds the app checks before any sampling or replay starts (the sampler's own checks come on top)."""
 
     max_particles: int = 64
     max_gen_length: int = 512  # and prompt + gen length ≤ the model's maximum length
     max_prompt_chars: int = 2000
-    max_particle_steps: int = 8192  # N × steps: the sequence forwards of the SR-SMC run
+    max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
+    max_trace_cost: int = 1_500_000  # cell-steps of the traces loaded together (uploads, examples)
+    max_particle_steps: int = 8192  # transitional: only `check` reads it
 
     def check(self, cfg: SamplerConfig) -> None:
-        """Raise ValueError naming the first setting over its limit."""
+        """Transitional (app.Sampler until it switches to `RunRequest` + `check_request`): N, gen length,
+        prompt and N × steps of one config."""
         N, prompt = cfg.n_particles, cfg.prompts[0]
         if N > self.max_particles:
             raise ValueError(f"particles N = {N}: this app allows at most {self.max_particles}")
@@ -22,7 +50,49 @@ class Limits:
             raise ValueError(f"gen length = {cfg.gen_length}: this app allows at most {self.max_gen_length}")
         if len(prompt) > self.max_prompt_chars:
             raise ValueError(f"prompt of {len(prompt)} characters: this app allows at most {self.max_prompt_chars}")
-        steps = cfg.gen_length if cfg.policy == "threshold" else cfg.steps  # threshold may take one per token
+        steps = cfg.gen_length if cfg.policy == "threshold" else cfg.steps
         if N * steps > self.max_particle_steps:
             raise ValueError(f"particles × steps = {N} × {steps} = {N * steps}: this app allows at most "
                              f"{self.max_particle_steps}; lower N or the number of steps")
+
+    def request_cost(self, request: RunRequest, prompt_tokens: int) -> int:
+        """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""
+        total = 0
+        for cfg in request.configs("cpu").values():
+            steps = cfg.gen_length if cfg.policy == "threshold" else cfg.steps
+            total += cost(len(cfg.prompts) * cfg.n_particles, steps, prompt_tokens + cfg.gen_length)
+        return total
+
+    def check_request(self, request: RunRequest, prompt_tokens: int) -> None:
+        """Raise ValueError naming the first setting over its limit, or the cost and how to raise it."""
+        N, gen_length = request.n_particles, request.settings["gen_length"]
+        if N > self.max_particles:
+            raise ValueError(f"particles N = {N}: this app allows at most {self.max_particles} "
+                             "(start it with --max-particles to allow more)")
+        if gen_length > self.max_gen_length:
+            raise ValueError(f"gen length = {gen_length}: this app allows at most {self.max_gen_length} "
+                             "(start it with --max-gen-length to allow more)")
+        if len(request.prompt) > self.max_prompt_chars:
+            raise ValueError(f"prompt of {len(request.prompt)} characters: this app allows at most "
+                             f"{self.max_prompt_chars}")
+        estimate = self.request_cost(request, prompt_tokens)
+        if estimate > self.max_cost:
+            raise ValueError(
+                f"this Run would cost {estimate:,} cell-steps (rows × steps × sequence length, greedy and "
+                f"best-of-N included); this app allows {self.max_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. "
+                "Lower N, steps or gen length, or turn best-of-N off; on a machine with a GPU start the app "
+                f"with --max-cost {estimate}")
+
+    def trace_cost(self, traces) -> int:
+        """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length."""
+        return sum(cost(t.n_rows, max(t.n_steps, 1), t.length) for t in traces)
+
+    def check_trace(self, *traces) -> None:
+        """Raise ValueError when the traces together exceed `max_trace_cost`, before any replay."""
+        estimate = self.trace_cost(traces)
+        if estimate > self.max_trace_cost:
+            shapes = ", ".join(f"{t.n_rows} rows × {t.n_steps} steps × {t.length} positions" for t in traces)
+            raise ValueError(
+                f"these traces would cost {estimate:,} cell-steps to replay ({shapes}); this app allows "
+                f"{self.max_trace_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. Start the app with "
+                f"--max-trace-cost {estimate} to load them")
