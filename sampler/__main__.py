@@ -1,67 +1,228 @@
-"""Command line: run greedy confidence decoding and SR-SMC on a prompt, print both, save traces.
+"""Command line: decode prompts with one method, print the texts, save traces and JSONL.
 
-    python -m sampler --prompt "It is a truth universally acknowledged" --n-particles 4
+    python -m sampler --prompt "It is a truth universally acknowledged" --method smc --n-particles 4
+    python -m sampler --prompts-file assets/heldout_prompts.jsonl --max-prompts 30 --method greedy \\
+        --temperature 1.0 --jsonl runs/greedy.jsonl --no-trace
+
+Methods: `greedy` commits positions greedily by confidence with one particle (at τ > 0 the
+tokens are still sampled; only the order of positions is greedy), `best_of_n` runs N
+independent particles and keeps the best by the final-pick score, `smc` is SR-SMC. Every
+printed text and JSONL record names its method. User mistakes end with a one-line
+`error: ...` and exit code 2.
 """
 import argparse
 import dataclasses
+import json
+import sys
 import typing
 from pathlib import Path
 
+from tqdm import tqdm
+
 from sampler.config import SamplerConfig
 from sampler.models import DEFAULT_MODEL, load_model
+from sampler.models.hub import ModelLoadError
 from sampler.smc import SampleResult, decode
+
+METHODS = ("greedy", "smc", "best_of_n")
+LABELS = {"greedy": "greedy", "smc": "sr-smc", "best_of_n": "best-of-n"}
+DEFAULT_PROMPT = "It is a truth universally acknowledged"
+# Config fields the CLI sets itself (prompts from --prompt/--prompts-file, method from --method).
+OWN_FIELDS = {"prompts", "method"}
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: reported in one line, exit code 2."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (unless it is unset or the help names it), keeps the description's line breaks."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+                or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
 
 
 def config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One `--flag` per SamplerConfig field (prompts come from --prompt)."""
+    """One `--flag` per SamplerConfig field, with the field's `metadata["help"]` when it has one."""
     hints = typing.get_type_hints(SamplerConfig)
+    group = parser.add_argument_group("sampler settings (SamplerConfig fields)")
     for f in dataclasses.fields(SamplerConfig):
-        if f.name == "prompts":
+        if f.name in OWN_FIELDS:
             continue
-        hint, kwargs = hints[f.name], {}
+        hint = hints[f.name]
+        kwargs = {"default": f.default, "help": f"{f.metadata.get('help', '')} (default: %(default)s)".lstrip()}
         if typing.get_origin(hint) is typing.Literal:
             kwargs["choices"] = typing.get_args(hint)
-        elif hint in (int, float):
+        elif hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif hint == bool | None:
+            kwargs.update(type=_optional_bool, metavar="{auto,on,off}")
+        elif hint in (int, float, str):
             kwargs["type"] = hint
-        elif hint == int | None:
-            kwargs["type"] = int
-        parser.add_argument(f"--{f.name.replace('_', '-')}", default=f.default, **kwargs)
+        elif hint in (int | None, float | None):
+            kwargs["type"] = typing.get_args(hint)[0]
+        group.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
 
 
-def report(label: str, result: SampleResult) -> None:
-    trace = result.trace
-    print(f"\n== {label}: {result.n_steps} steps, {result.forwards} sequence forwards, {result.wall_time_s:.2f} s")
-    for p, prompt in enumerate(result.config.prompts):
-        print(f"prompt {p}: {prompt!r}")
+def _optional_bool(value: str) -> bool | None:
+    choices = {"auto": None, "on": True, "off": False}
+    if value not in choices:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of auto, on, off")
+    return choices[value]
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m sampler", description=__doc__, formatter_class=HelpFormatter)
+    source = ap.add_mutually_exclusive_group()
+    source.add_argument("--prompt", action="append", help=f"prompt text, repeat for several (default: {DEFAULT_PROMPT!r})")
+    source.add_argument("--prompts-file", type=Path,
+                        help="prompts, one per line; a line starting with '{' is JSON with a \"prompt\" key")
+    ap.add_argument("--max-prompts", type=int, default=0, help="use only the first this many prompts (0 = all)")
+    ap.add_argument("--method", choices=METHODS, default="smc",
+                    help="greedy = one particle, positions committed by confidence; best_of_n; smc = SR-SMC")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="'austen-mdlm', a hub id or a local folder")
+    ap.add_argument("--prompt-batch", type=int, default=16, help="prompts decoded together in one batch")
+    ap.add_argument("--out", type=Path, default=Path("runs"), help="folder for the trace files")
+    ap.add_argument("--no-trace", action="store_true", help="do not record or save traces")
+    ap.add_argument("--jsonl", type=Path, help="also write one JSON record per prompt to this file")
+    ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress bar on stderr (default: when stderr is a terminal)")
+    config_arguments(ap)
+    return ap
+
+
+def read_prompts(path: Path) -> list[str]:
+    """Prompts from a text file (one per line) or JSONL (objects with a "prompt" key); blank lines skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--prompts-file {path}: cannot read it ({e.__class__.__name__}: {e})") from e
+    prompts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UsageError(f"--prompts-file {path}, line {number}: invalid JSON ({e.msg})") from e
+            if not isinstance(record.get("prompt"), str):
+                raise UsageError(f"--prompts-file {path}, line {number}: no string \"prompt\" field")
+            prompts.append(record["prompt"])
+        else:
+            prompts.append(line)
+    if not prompts:
+        raise UsageError(f"--prompts-file {path}: no prompts in it")
+    return prompts
+
+
+def build_config(args: argparse.Namespace, prompts: list[str]) -> SamplerConfig:
+    """The SamplerConfig of the chosen method (greedy: method smc with one particle)."""
+    fields = {f.name for f in dataclasses.fields(SamplerConfig)} - OWN_FIELDS
+    settings = {k: getattr(args, k) for k in fields}
+    if args.method == "greedy":
+        if settings["n_particles"] not in (1, SamplerConfig.n_particles):
+            raise UsageError(f"--method greedy runs one particle; --n-particles {settings['n_particles']} "
+                             "needs --method smc or best_of_n")
+        settings["n_particles"] = 1
+    try:
+        return SamplerConfig(prompts=tuple(prompts), method="smc" if args.method == "greedy" else args.method,
+                             **settings)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from e
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Create the trace folder and the JSONL file before any decoding, so a bad path costs nothing."""
+    if not args.no_trace:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out {args.out}: cannot create the folder ({e.strerror or e})") from e
+    if args.jsonl:
+        try:
+            args.jsonl.write_text("")
+        except OSError as e:
+            raise UsageError(f"--jsonl {args.jsonl}: cannot write it ({e.strerror or e})") from e
+
+
+def report(label: str, result: SampleResult, first_prompt: int) -> None:
+    """Print each prompt's texts, the chosen one starred, under the method's label."""
+    cfg = result.config
+    print(f"\n== {label}: {len(cfg.prompts)} prompt(s), {result.n_steps} steps, {result.forwards} sequence "
+          f"forwards, {result.wall_time_s:.2f} s")
+    for p, prompt in enumerate(cfg.prompts):
+        print(f"[{label}] prompt {first_prompt + p}: {prompt!r}")
         for i, text in enumerate(result.texts[p]):
             mark = "*" if i == result.chosen[p] else " "
-            print(f" {mark} particle {i} (score {result.scores[p, i]:.2f}): {text}")
-        if result.config.n_particles > 1:
+            print(f"[{label}] {mark} particle {i} (score {result.scores[p, i]:.2f}): {text}")
+        if cfg.n_particles > 1 and result.trace is not None:
+            trace = result.trace
             ess = trace.ess_curve(p)
-            print(f"   ESS min {ess.min():.2f} mean {ess.mean():.2f} of N = {result.config.n_particles}; "
+            print(f"[{label}]   ESS min {ess.min():.2f} mean {ess.mean():.2f} of N = {cfg.n_particles}; "
                   f"resampled at steps {trace.resample_steps(p) or 'none'}; "
                   f"common ancestor at step {trace.common_ancestor_step(p)}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--prompt", action="append", help="prompt text (repeat for several prompts)")
-    ap.add_argument("--model", default=DEFAULT_MODEL, help="'austen-mdlm', a hub id or a local folder")
-    ap.add_argument("--out", type=Path, default=Path("runs"), help="folder for the trace files")
-    config_arguments(ap)
-    args = ap.parse_args(argv)
-    fields = {f.name for f in dataclasses.fields(SamplerConfig)} - {"prompts"}
+def records(label: str, result: SampleResult, model_name: str, first_prompt: int) -> list[dict]:
+    """One JSONL record per prompt: the chosen text, every particle's text and score, the settings."""
+    cfg = result.config.to_dict()
+    cfg.pop("prompts")
+    forwards = result.forwards // len(result.config.prompts)
+    return [{"method": label, "prompt_index": first_prompt + p, "prompt": prompt, "text": result.best_texts[p],
+             "chosen": result.chosen[p], "texts": result.texts[p], "scores": result.scores[p].tolist(),
+             "forwards": forwards, "model": model_name, "config": cfg}
+            for p, prompt in enumerate(result.config.prompts)]
+
+
+def run(args: argparse.Namespace) -> None:
+    prompts = read_prompts(args.prompts_file) if args.prompts_file else (args.prompt or [DEFAULT_PROMPT])
+    if args.max_prompts < 0 or args.prompt_batch < 1:
+        raise UsageError("--max-prompts must be ≥ 0 and --prompt-batch ≥ 1")
+    prompts = prompts[:args.max_prompts or None]
+    cfg = build_config(args, prompts)
+    check_output_paths(args)
     try:
-        cfg = SamplerConfig(prompts=tuple(args.prompt or ["It is a truth universally acknowledged"]),
-                            **{k: getattr(args, k) for k in fields})
+        model = load_model(args.model, cfg.device, cfg.dtype)
+    except (ModelLoadError, OSError, ValueError, ImportError) as e:
+        raise UsageError(f"--model {args.model}: {e}") from e
+    try:
+        cfg.check_model(model.max_length, [len(model.encode(p)) for p in prompts], model.required_block_length)
     except ValueError as e:
-        ap.error(str(e))
-    model = load_model(args.model, cfg.device, cfg.dtype)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for label, run_cfg in (("greedy", cfg.replace(n_particles=1)), ("sr-smc", cfg)):
-        result = decode(model, run_cfg)
-        report(label, result)
-        print(f"   trace: {result.trace.save(args.out / f'{label}.json')}")
+        raise UsageError(str(e)) from e
+
+    label = LABELS[args.method]
+    batches = [prompts[i:i + args.prompt_batch] for i in range(0, len(prompts), args.prompt_batch)]
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = tqdm(total=cfg.steps * len(batches), desc=label, unit="step", file=sys.stderr, disable=not show)
+    for b, batch in enumerate(batches):
+        first = b * args.prompt_batch
+        result = decode(model, cfg.replace(prompts=tuple(batch)), observers=(lambda info: bar.update(),),
+                        record=not args.no_trace)
+        bar.update((b + 1) * cfg.steps - bar.n)  # the threshold policy may finish in fewer steps
+        report(label, result, first)
+        if result.trace is not None:
+            name = label if len(batches) == 1 else f"{label}-prompts-{first}-{first + len(batch) - 1}"
+            print(f"[{label}] trace: {result.trace.save(args.out / f'{name}.json')}")
+        if args.jsonl:
+            with args.jsonl.open("a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records(label, result, model.name, first))
+    bar.close()
+    if args.jsonl:
+        print(f"[{label}] JSONL: {args.jsonl} ({len(prompts)} records)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = parser()
+    args = ap.parse_args(argv)
+    try:
+        run(args)
+    except UsageError as e:
+        ap.exit(2, f"{ap.prog}: error: {e}\n")
 
 
 if __name__ == "__main__":

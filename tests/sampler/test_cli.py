@@ -1,22 +1,121 @@
+import json
+import subprocess
+import sys
+
 import pytest
 
-from sampler.__main__ import main
+from sampler.__main__ import main, read_prompts
 from sampler.trace import Trace
 
+SMALL = ["--gen-length", "8", "--steps", "8", "--seed", "1"]
 
-def test_cli_runs_greedy_and_smc_and_writes_traces(tiny_austen_folder, tmp_path, capsys):
-    main(["--model", str(tiny_austen_folder), "--prompt", "Emma said", "--gen-length", "8", "--steps", "8",
-          "--n-particles", "3", "--ess-threshold", "0.9", "--out", str(tmp_path), "--seed", "1"])
-    out = capsys.readouterr().out
-    assert "== greedy" in out and "== sr-smc" in out and "ESS min" in out
-    greedy, smc = Trace.load(tmp_path / "greedy.json"), Trace.load(tmp_path / "sr-smc.json")
-    assert greedy.n_particles == 1 and smc.n_particles == 3
-    assert smc.config["seed"] == greedy.config["seed"] == 1 and smc.prompts == ["Emma said"]
-    for p, text in enumerate(smc.final["texts"][0]):
+
+def run_cli(capsys, *argv):
+    main(list(argv))
+    return capsys.readouterr()
+
+
+def cli_error(capsys, *argv) -> str:
+    """The stderr of a run that must end as a user error: exit code 2, one line, no traceback."""
+    with pytest.raises(SystemExit) as stop:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+    return err
+
+
+def test_runs_only_the_method_asked_for_and_labels_it(tiny_austen_folder, tmp_path, capsys):
+    out = run_cli(capsys, "--model", str(tiny_austen_folder), "--prompt", "Emma said", "--method", "smc",
+                  "--n-particles", "3", "--ess-threshold", "0.9", "--out", str(tmp_path), *SMALL).out
+    assert "== sr-smc" in out and "greedy" not in out and "ESS min" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sr-smc.json"]
+    smc = Trace.load(tmp_path / "sr-smc.json")
+    assert smc.n_particles == 3 and smc.config["seed"] == 1 and smc.prompts == ["Emma said"]
+    text_lines = [line for line in out.splitlines() if "particle" in line]
+    assert len(text_lines) == 3 and all(line.startswith("[sr-smc]") for line in text_lines)
+    for text in smc.final["texts"][0]:
         assert text in out
 
 
-def test_cli_rejects_bad_config(capsys):
+def test_greedy_is_one_particle_and_best_of_n_never_resamples(tiny_austen_folder, tmp_path, capsys):
+    common = ["--model", str(tiny_austen_folder), "--prompt", "Emma said", "--out", str(tmp_path), *SMALL]
+    out = run_cli(capsys, *common, "--method", "greedy").out
+    assert "== greedy" in out and "sr-smc" not in out
+    assert Trace.load(tmp_path / "greedy.json").n_particles == 1
+    run_cli(capsys, *common, "--method", "best_of_n", "--n-particles", "4", "--ess-threshold", "1.0")
+    best = Trace.load(tmp_path / "best-of-n.json")
+    assert best.n_particles == 4 and best.config["method"] == "best_of_n"
+    assert not any(any(step.resampled) for step in best.steps)
+
+
+def test_prompts_file_jsonl_in_jsonl_out(tiny_austen_folder, tmp_path, capsys):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": 1, "prompt": "Emma said"}\n\n{"prompt": "It is a truth"}\n{"prompt": "Mr. Knightley"}\n')
+    out_file = tmp_path / "out.jsonl"
+    result = run_cli(capsys, "--model", str(tiny_austen_folder), "--prompts-file", str(prompts), "--max-prompts", "2",
+                     "--method", "best_of_n", "--n-particles", "2", "--prompt-batch", "1", "--no-trace",
+                     "--jsonl", str(out_file), "--progress", *SMALL)
+    records = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [r["prompt"] for r in records] == ["Emma said", "It is a truth"]
+    assert [r["prompt_index"] for r in records] == [0, 1]
+    for r in records:
+        assert r["method"] == "best-of-n" and len(r["texts"]) == len(r["scores"]) == 2
+        assert r["text"] == r["texts"][r["chosen"]] and r["text"] in result.out
+        assert r["config"]["n_particles"] == 2 and r["config"]["seed"] == 1 and r["forwards"] == 8 * 2
+    assert not list(tmp_path.glob("*.json"))  # --no-trace
+    assert "16/16" in result.err  # progress bar: 2 batches × 8 steps
+
+
+def test_same_seed_same_jsonl(tiny_austen_folder, tmp_path, capsys):
+    files = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for f in files:
+        run_cli(capsys, "--model", str(tiny_austen_folder), "--prompt", "Emma said", "--no-trace", "--jsonl", str(f),
+                "--temperature", "1.0", *SMALL)
+    assert files[0].read_text() == files[1].read_text()
+
+
+def test_plain_prompts_file(tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("first prompt\n\n  second one  \n")
+    assert read_prompts(f) == ["first prompt", "  second one  "]
+
+
+def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
-        main(["--gen-length", "10", "--block-length", "3"])
-    assert "block_length = 3: must be a divisor of gen_length=10" in capsys.readouterr().err
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "--gen-length GEN_LENGTH" in out and "(default: 64)" in out and "(default: smc)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--gen-length", "10", "--block-length", "3"], "block_length = 3: must be a divisor of gen_length=10"),
+    (["--method", "greedy", "--n-particles", "8"], "--method greedy runs one particle"),
+    (["--prompts-file", "/nonexistent/prompts.txt"], "--prompts-file /nonexistent/prompts.txt: cannot read it"),
+    (["--out", "/dev/null/x"], "--out /dev/null/x: cannot create the folder"),
+    (["--no-trace", "--jsonl", "/dev/null/x.jsonl"], "--jsonl /dev/null/x.jsonl: cannot write it"),
+])
+def test_user_mistakes_are_one_line_errors(argv, message, capsys):
+    assert message in cli_error(capsys, *argv)
+
+
+def test_too_long_generation_is_a_one_line_error(tiny_austen_folder, tmp_path, capsys):
+    err = cli_error(capsys, "--model", str(tiny_austen_folder), "--gen-length", "100000", "--steps", "100000",
+                    "--out", str(tmp_path))
+    assert "gen_length = 100000" in err and "maximum length" in err
+
+
+def test_bad_jsonl_prompts_file_names_the_line(tmp_path, capsys):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"prompt": "ok"}\n{"text": "no prompt key"}\n')
+    assert "line 2: no string \"prompt\" field" in cli_error(capsys, "--prompts-file", str(f))
+
+
+def test_unknown_model_exits_2_without_traceback(tmp_path):
+    """Through the real entry point: a missing model folder / unknown id is one line on stderr."""
+    proc = subprocess.run([sys.executable, "-m", "sampler", "--model", str(tmp_path / "no-such-model"),
+                           "--out", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300,
+                          env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert "--model" in proc.stderr and "no-such-model" in proc.stderr
