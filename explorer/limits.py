@@ -37,7 +37,7 @@ class Limits:
     max_gen_length: int = 512  # and prompt + gen length ≤ the model's maximum length
     max_prompt_chars: int = 2000
     max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
-    max_trace_cost: int = 1_500_000  # cell-steps of the traces loaded together (uploads, examples)
+    max_trace_cost: int = 500_000  # cell-steps of the traces loaded together (uploads, examples)
     max_particle_steps: int = 8192  # transitional: only `check` reads it
 
     def check(self, cfg: SamplerConfig) -> None:

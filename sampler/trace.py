@@ -9,11 +9,13 @@ particle at step t; lineage queries follow the ancestor indices.
 Rows are grouped by prompt: row r = p·N + i. Step 0 is the initial state; step t ≥ 1
 is the state after step t committed and (maybe) resampled.
 
-File format: JSON with `schema_version`; `Trace.load` rejects other versions and
-corrupt files with `TraceFormatError`.
+File format: JSON with `schema_version`. `validate_dict` is the one validator: `Trace.load`,
+`Trace.from_dict` and `Trace.validate` run it before anything is built, and every failure is
+a `TraceFormatError` naming the file and the field.
 """
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ SCHEMA_VERSION = 1
 
 
 class TraceFormatError(ValueError):
-    """A trace file that is not valid JSON, not a trace, or of another schema version."""
+    """A trace file that is not valid JSON, not a trace, of another schema version, or inconsistent."""
 
 
 @dataclass
@@ -133,35 +135,33 @@ class Trace:
             log_weight = np.where(reset, 0.0, log_weight)
         return ParticlesAt(t, tokens, tokens == self.mask_id, log_conf, commit_step, inherited, log_weight, roots)
 
-    # ----- lineage -----------------------------------------------------------------
+    # ----- lineage: one walk back through `parents` ------------------------------------
+    # A node (s, r) is row r after step s's resampling (step 0: the initial rows), the rows `state_at(s)` shows.
+    def walk_back(self, t: int | None = None):
+        """Yield `(s, a)` for s = t, t-1, …, 0, where `a [R]` is the node at step s each row at step t descends from."""
+        t = self.n_steps if t is None else t
+        a = np.arange(self.n_rows)
+        yield t, a
+        for s in range(t, 0, -1):
+            a = self.parents(s)[a]
+            yield s - 1, a
+
     def lineage(self, row: int, t: int | None = None) -> list[int]:
         """Rows `[t+1]` that row `row` at step t descends from, at steps 0..t."""
-        t = self.n_steps if t is None else t
-        path = [row]
-        for s in range(t, 0, -1):
-            path.append(int(self.parents(s)[path[-1]]))
-        return path[::-1]
+        return [int(a[row]) for _, a in self.walk_back(t)][::-1]
 
     def roots(self, t: int | None = None) -> np.ndarray:
         """The initial particle (within its group) each row at step t descends from, `[R]`."""
-        t = self.n_steps if t is None else t
-        roots = np.tile(np.arange(self.n_particles), self.n_prompts)
-        for s in range(1, t + 1):
-            roots = roots[self.parents(s)]
-        return roots
+        *_, (_, a) = self.walk_back(t)
+        return a % self.n_particles
 
     def common_ancestor_step(self, prompt: int = 0, t: int | None = None) -> int | None:
         """The latest step s ≤ t at which all of the prompt's particles at t share one ancestor.
 
         None when they descend from more than one initial particle.
         """
-        t = self.n_steps if t is None else t
-        alive = set(self.rows_of(prompt))
-        for s in range(t, 0, -1):
-            if len(alive) == 1:
-                return s
-            alive = {int(self.parents(s)[r]) for r in alive}
-        return 0 if len(alive) == 1 else None
+        rows = np.asarray(self.rows_of(prompt))
+        return next((s for s, a in self.walk_back(t) if len(set(a[rows].tolist())) == 1), None)
 
     def resample_steps(self, prompt: int = 0) -> list[int]:
         return [r.step for r in self.steps if r.resampled[prompt]]
@@ -181,52 +181,226 @@ class Trace:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Trace":
-        if not isinstance(d, dict) or "schema_version" not in d:
-            raise TraceFormatError("not an SR-SMC trace: no schema_version field")
-        if d["schema_version"] != SCHEMA_VERSION:
-            raise TraceFormatError(f"trace schema_version {d['schema_version']!r} is not supported "
-                                   f"(this version reads {SCHEMA_VERSION})")
-        try:
-            steps = [StepRecord(**s) for s in d["steps"]]
-            trace = cls(**{**d, "steps": steps, "vocab": {int(k): v for k, v in d["vocab"].items()}})
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise TraceFormatError(f"corrupt trace: {e}") from e
-        trace.validate()
-        return trace
+    def from_dict(cls, d, source: str = "trace") -> "Trace":
+        """A trace from its JSON dict, after `validate_dict` (TraceFormatError naming `source` and the field)."""
+        validate_dict(d, source)
+        steps = [StepRecord(**s) for s in d["steps"]]
+        return cls(**{**d, "steps": steps, "vocab": {int(k): v for k, v in d["vocab"].items()}})
 
     def validate(self) -> None:
-        """Check that every index and list length is consistent; raise TraceFormatError if not."""
-        def need(ok, what):
-            if not ok:
-                raise TraceFormatError(f"corrupt trace: {what}")
-
-        need(isinstance(self.config.get("n_particles"), int) and self.n_particles >= 1, "config.n_particles")
-        need(len(self.initial) == self.n_prompts == len(self.prompt_ids) >= 1, "one initial row per prompt")
-        need(all(len(row) == self.length for row in self.initial), "initial rows of unequal length")
-        R, P, N, L = self.n_rows, self.n_prompts, self.n_particles, self.length
-        for i, s in enumerate(self.steps):
-            need(s.step == i + 1, f"step {i + 1} is numbered {s.step}")
-            need(len(s.rows) == len(s.positions) == len(s.tokens) == len(s.log_conf), f"step {s.step} commits")
-            need(all(0 <= r < R for r in s.rows) and all(0 <= p < L for p in s.positions),
-                 f"step {s.step} commit outside [0, {R}) × [0, {L})")
-            need(len(s.log_increment) == len(s.log_weight) == R and len(s.ess) == len(s.resampled) == P,
-                 f"step {s.step} per-row lists")
-            need(s.ancestors is None or (len(s.ancestors) == P and all(
-                len(a) == N and all(0 <= j < N for j in a) for a in s.ancestors)), f"step {s.step} ancestors")
+        """`validate_dict` on this trace: raise TraceFormatError if any field is inconsistent."""
+        validate_dict(self.to_dict())
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")))
+        path.write_text(json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Trace":
+        """Read and validate a trace file; every failure is a TraceFormatError that names the file."""
+        path = Path(path)
         try:
-            d = json.loads(Path(path).read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise TraceFormatError(f"{Path(path).name} is not a JSON trace file: {e}") from e
-        return cls.from_dict(d)
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise TraceFormatError(f"{path.name}: {size:,} bytes, over the {MAX_FILE_BYTES:,} a trace may have")
+            d = json.loads(path.read_bytes().decode("utf-8"))
+        except TraceFormatError:
+            raise
+        except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError and the int-digits limit are ValueErrors
+            raise TraceFormatError(f"{path.name} is not a JSON trace file: {e}") from None
+        except RecursionError:
+            raise TraceFormatError(f"{path.name} is not a trace: JSON nested too deeply") from None
+        except MemoryError:
+            raise TraceFormatError(f"{path.name}: too large to read") from None
+        except OSError as e:
+            raise TraceFormatError(f"{path.name}: cannot be read ({e.strerror or type(e).__name__})") from None
+        return cls.from_dict(d, path.name)
+
+
+# ----- the one validator -----------------------------------------------------------------
+MAX_FILE_BYTES = 256 * 2**20
+MAX_ID = 2**31 - 1  # token ids, rows and positions are stored as int64 arrays
+STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
+TOP_FIELDS = tuple(f.name for f in fields(Trace))
+
+
+class _Check:
+    """Raises TraceFormatError("<source>: <field> …") for the first failed check."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, problem: str):
+        raise TraceFormatError(f"{self.source}: corrupt trace: {where} {problem}")
+
+    def need(self, ok: bool, where: str, problem: str) -> None:
+        if not ok:
+            self.fail(where, problem)
+
+    def obj(self, value, where: str, keys: tuple[str, ...] = ()) -> dict:
+        self.need(isinstance(value, dict), where, f"must be an object, not {type(value).__name__}")
+        missing = [k for k in keys if k not in value]
+        self.need(not missing, where, f"lacks {', '.join(missing)}")
+        return value
+
+    def seq(self, value, where: str, length: int | None = None) -> list:
+        self.need(isinstance(value, list), where, f"must be a list, not {type(value).__name__}")
+        self.need(length is None or len(value) == length, where, f"must have {length} entries, not {len(value)}")
+        return value
+
+    def ints(self, value, where: str, lo: int, hi: int, length: int | None = None) -> list[int]:
+        """A list of ints in [lo, hi)."""
+        self.seq(value, where, length)
+        self.need(all(type(v) is int for v in value), where, "must hold whole numbers only")
+        self.need(not value or (lo <= min(value) and max(value) < hi), where, f"must hold numbers in [{lo}, {hi})")
+        return value
+
+    def whole(self, value, where: str, lo: int, hi: int) -> int:
+        self.need(type(value) is int and lo <= value < hi, where, f"= {_short(value)}: must be a whole number in "
+                                                                  f"[{lo}, {hi})")
+        return value
+
+    def floats(self, value, where: str, length: int | None = None) -> list[float]:
+        """A list of finite numbers."""
+        self.seq(value, where, length)
+        self.need(all(type(v) in (int, float) for v in value), where, "must hold numbers only")
+        self.need(bool(np.isfinite(np.asarray(value, dtype=float)).all()), where, "must hold finite numbers only "
+                                                                                  "(no NaN or Infinity)")
+        return value
+
+    def text(self, value, where: str) -> str:
+        self.need(isinstance(value, str), where, f"must be a string, not {type(value).__name__}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            self.fail(where, f"holds a character that is not valid text at {e.start} (a lone surrogate)")
+        return value
+
+    def texts(self, value, where: str, length: int | None = None) -> list[str]:
+        for i, v in enumerate(self.seq(value, where, length)):
+            self.text(v, f"{where}[{i}]")
+        return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate_dict(d, source: str = "trace") -> None:
+    """Check a trace's JSON dict completely before anything is built from it.
+
+    Types, ranges, finite numbers, strings that encode as UTF-8, token ids inside the
+    vocabulary, consecutive step numbers, list lengths that agree with P prompts, N particles,
+    L positions and T steps, and a complete run: every generated position of every final
+    particle committed once along its lineage, and `final` present. Cost is linear in the
+    file's size; nothing of size R × L is allocated. Raises TraceFormatError naming `source`
+    and the field.
+    """
+    c = _Check(source)
+    c.need(isinstance(d, dict) and "schema_version" in d, "file", "is not an SR-SMC trace: no schema_version field")
+    if d["schema_version"] != SCHEMA_VERSION:
+        raise TraceFormatError(f"{source}: trace schema_version {_short(d['schema_version'])} is not supported "
+                               f"(this version reads {SCHEMA_VERSION})")
+    unknown = sorted(str(k) for k in d if k not in TOP_FIELDS)
+    c.need(not unknown, "trace", f"has unknown fields: {_short(', '.join(unknown))}")
+    c.obj(d, "trace", ("model", "config", "prompts", "prompt_ids", "initial", "prompt_width", "mask_id", "vocab",
+                        "steps", "final"))
+    c.text(d["model"], "model")
+    config = c.obj(d["config"], "config", ("n_particles",))
+    for key, value in config.items():
+        c.text(key, "config key")
+        if isinstance(value, list):
+            c.texts(value, f"config.{key}")
+        elif value is not None and type(value) not in (bool, int, float, str):
+            c.fail(f"config.{key}", f"must be a number, string, bool or null, not {type(value).__name__}")
+        elif isinstance(value, str):
+            c.text(value, f"config.{key}")
+        elif type(value) in (int, float):
+            c.need(math.isfinite(value), f"config.{key}", "must be finite")
+    N = c.whole(config["n_particles"], "config.n_particles", 1, MAX_ID)
+    P = len(c.texts(d["prompts"], "prompts"))
+    c.need(P >= 1, "prompts", "must hold at least one prompt")
+    R = P * N
+
+    vocab = c.obj(d["vocab"], "vocab")
+    for key, value in vocab.items():
+        c.need(isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 10 and int(key) <= MAX_ID,
+               f"vocab key {_short(key)}", f"must be a token id in [0, {MAX_ID}]")
+        c.text(value, f"vocab[{key}]")
+    known = {int(k) for k in vocab}
+
+    def in_vocab(ids: list[int], where: str) -> None:
+        missing = set(ids) - known
+        c.need(not missing, where, f"holds token ids outside the vocabulary: {_short(sorted(missing)[:5])}")
+
+    initial = c.seq(d["initial"], "initial", P)
+    L = len(c.seq(initial[0], "initial[0]"))
+    c.need(L >= 1, "initial[0]", "must not be empty")
+    width = c.whole(d["prompt_width"], "prompt_width", 0, L + 1)
+    mask = c.whole(d["mask_id"], "mask_id", 0, MAX_ID + 1)
+    prompt_ids = c.seq(d["prompt_ids"], "prompt_ids", P)
+    for p in range(P):
+        c.ints(initial[p], f"initial[{p}]", 0, MAX_ID + 1, L)
+        in_vocab(initial[p], f"initial[{p}]")
+        c.need(all(v == mask for v in initial[p][width:]), f"initial[{p}]", "must be MASK after prompt_width")
+        c.ints(prompt_ids[p], f"prompt_ids[{p}]", 0, MAX_ID + 1)
+        c.need(len(prompt_ids[p]) <= width, f"prompt_ids[{p}]", f"must fit in prompt_width = {width}")
+
+    steps = c.seq(d["steps"], "steps")
+    committed = np.zeros(R, dtype=np.int64)  # generated positions each row at step t has committed
+    for t, s in enumerate(steps, start=1):
+        at = f"steps[{t - 1}]"
+        c.obj(s, at, STEP_FIELDS)
+        extra = sorted(str(k) for k in s if k not in STEP_FIELDS)
+        c.need(not extra, at, f"has unknown fields: {_short(', '.join(extra))}")
+        c.need(type(s["step"]) is int and s["step"] == t, f"{at}.step",
+               f"= {_short(s['step'])}: steps must be numbered 1, 2, 3, … (expected {t})")
+        c.whole(s["block"], f"{at}.block", 0, L + 1)
+        rows = c.ints(s["rows"], f"{at}.rows", 0, R)
+        n = len(rows)
+        c.need(n <= R * (L - width), f"{at}.rows", f"holds more commits ({n}) than masked cells")
+        c.ints(s["positions"], f"{at}.positions", width, L, n)
+        c.ints(s["tokens"], f"{at}.tokens", 0, MAX_ID + 1, n)
+        in_vocab(s["tokens"], f"{at}.tokens")
+        c.need(mask not in s["tokens"], f"{at}.tokens", "must not commit the MASK token")
+        c.floats(s["log_conf"], f"{at}.log_conf", n)
+        c.floats(s["log_increment"], f"{at}.log_increment", R)
+        c.floats(s["log_weight"], f"{at}.log_weight", R)
+        ess = c.floats(s["ess"], f"{at}.ess", P)
+        c.need(all(0 < e <= N * (1 + 1e-6) for e in ess), f"{at}.ess", f"must hold values in (0, N = {N}]")
+        resampled = c.seq(s["resampled"], f"{at}.resampled", P)
+        c.need(all(type(v) is bool for v in resampled), f"{at}.resampled", "must hold true/false only")
+        committed += np.bincount(np.asarray(rows, dtype=np.int64), minlength=R)
+        if s["ancestors"] is None:
+            c.need(not any(resampled), f"{at}.ancestors", "is null but the step resampled")
+            continue
+        ancestors = c.seq(s["ancestors"], f"{at}.ancestors", P)
+        for p, a in enumerate(ancestors):
+            c.ints(a, f"{at}.ancestors[{p}]", 0, N, N)
+            c.need(resampled[p] or a == list(range(N)), f"{at}.ancestors[{p}]",
+                   "must be the identity where the prompt did not resample")
+        committed = committed[(np.asarray(ancestors, dtype=np.int64) + N * np.arange(P)[:, None]).ravel()]
+    c.need(bool((committed == L - width).all()), "steps",
+           f"do not complete the run: the final particles committed {_short(sorted(set(committed.tolist()))[:4])} "
+           f"of the {L - width} generated positions (a truncated trace?)")
+
+    final = c.obj(d["final"], "final", ("chosen", "texts"))
+    c.ints(final["chosen"], "final.chosen", 0, N, P)
+    texts = c.seq(final["texts"], "final.texts", P)
+    for p in range(P):
+        c.texts(texts[p], f"final.texts[{p}]", N)
+    if "scores" in final:
+        scores = c.seq(final["scores"], "final.scores", P)
+        for p in range(P):
+            c.floats(scores[p], f"final.scores[{p}]", N)
+    stats = c.obj(d.get("stats", {}), "stats")
+    for key, value in stats.items():
+        c.need(type(value) in (int, float) and math.isfinite(value), f"stats.{_short(key)}", "must be a finite number")
+    if "n_steps" in stats:
+        c.need(stats["n_steps"] == len(steps), "stats.n_steps",
+               f"= {_short(stats['n_steps'])} but the trace holds {len(steps)} steps (a truncated trace?)")
 
 
 class TraceRecorder:

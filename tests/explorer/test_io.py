@@ -38,10 +38,11 @@ def corrupt(trace_dict, tmp_path, name, change):
 @pytest.mark.parametrize("name, change, message", [
     ("schema.json", lambda d: d.update(schema_version=99), "schema_version 99 is not supported"),
     ("foreign.json", lambda d: d.pop("schema_version"), "not an SR-SMC trace"),
-    ("steps.json", lambda d: d["steps"][0].update(rows=[999] * len(d["steps"][0]["rows"])), "commit outside"),
-    ("final.json", lambda d: d.update(final={}), "final.texts"),
-    ("chosen.json", lambda d: d["final"].update(chosen=[7]), "final.chosen"),
-    ("config.json", lambda d: d["config"].pop("n_particles"), "config.n_particles"),
+    ("steps.json", lambda d: d["steps"][0].update(rows=[999] * len(d["steps"][0]["rows"])),
+     r"steps\[0\].rows must hold numbers in \[0, 4\)"),
+    ("final.json", lambda d: d.update(final={}), "final lacks chosen, texts"),
+    ("chosen.json", lambda d: d["final"].update(chosen=[7]), r"final.chosen must hold numbers in \[0, 4\)"),
+    ("config.json", lambda d: d["config"].pop("n_particles"), "config lacks n_particles"),
 ])
 def test_corrupt_uploads_name_the_file_and_the_problem(smc_trace, tmp_path, name, change, message):
     path = corrupt(smc_trace.to_dict(), tmp_path, name, change)
@@ -70,7 +71,7 @@ def test_unknown_example_is_named():
 
 
 @pytest.mark.parametrize("name", io.list_examples() or [pytest.param(None, marks=pytest.mark.skip(
-    reason="no recorded examples in assets/examples yet: run `python -m explorer.make_examples`"))])
+    reason="no recorded examples in assets/examples yet: run `python -m tools.make_examples`"))])
 def test_shipped_examples_load_and_render(name):
     runs = io.load_example(name)
     assert {"sr-smc", "greedy"} <= set(runs)

@@ -1,6 +1,6 @@
 """Record the example traces the app ships in `assets/examples/`, with the app's own sampler.
 
-    python -m explorer.make_examples [--model austen-mdlm] [--out assets/examples]
+    python -m tools.make_examples [--model austen-mdlm] [--out assets/examples]
 
 Each example is a folder of trace files (`sr-smc.json`, `greedy.json`, maybe
 `best-of-n.json`) that `app.Sampler` made from one set of run-panel settings. Rerun it

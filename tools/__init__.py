@@ -1,0 +1,1 @@
+"""Maintenance scripts that sit above the packages: they may import `app`, `explorer` and `sampler`."""
