@@ -27,11 +27,24 @@ def ess(log_w: torch.Tensor) -> torch.Tensor:
     return torch.exp(-torch.logsumexp(2 * log_w_bar, dim=-1))
 
 
+def _uniform(shape: tuple[int, int], gen: torch.Generator, device) -> torch.Tensor:
+    """U(0, 1) draws `shape`, float64 (the resampling positions are computed in float64)."""
+    return torch.rand(shape, generator=gen, device=device, dtype=torch.float64)
+
+
 def _invert_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Indices i with cdf[i-1] ≤ u < cdf[i], for sorted or unsorted u `[P, M]`."""
-    cdf = weights.cumsum(-1)
-    cdf[..., -1] = 1.0  # guard against round-off leaving u above the last bin
-    return torch.searchsorted(cdf, u.contiguous(), right=True).clamp(max=weights.shape[-1] - 1)
+    """Indices i with cdf[i-1] ≤ u·total < cdf[i] for positions u `[P, M]` in [0, 1], never a zero-weight i.
+
+    The cumulative sum is float64 and positions are scaled to its total. A position that
+    rounding leaves at or above the total (in float32, (U + N - 1)/N rounds to 1.0 for U
+    close to 1) goes to the last particle with positive weight, not to a zero-weight tail.
+    """
+    cdf = weights.double().cumsum(-1)  # [P, N]
+    u = u.double() * cdf[..., -1:]
+    idx = torch.searchsorted(cdf, u.contiguous(), right=True)  # right=True skips zero-weight bins
+    N = weights.shape[-1]
+    last_positive = torch.where(weights > 0, torch.arange(N, device=weights.device), -1).max(-1, keepdim=True).values
+    return torch.minimum(idx, last_positive)
 
 
 def multinomial(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -40,16 +53,16 @@ def multinomial(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def systematic(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One uniform per group, N evenly spaced points: u_i = (U + i) / N."""
+    """One uniform per group, N evenly spaced points: u_i = (U + i) / N (float64)."""
     P, N = weights.shape
-    u = (torch.rand(P, 1, generator=gen, device=weights.device) + torch.arange(N, device=weights.device)) / N
+    u = (_uniform((P, 1), gen, weights.device) + torch.arange(N, device=weights.device)) / N
     return _invert_cdf(weights, u)
 
 
 def stratified(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One uniform per stratum: u_i = (U_i + i) / N."""
+    """One uniform per stratum: u_i = (U_i + i) / N (float64)."""
     P, N = weights.shape
-    u = (torch.rand(P, N, generator=gen, device=weights.device) + torch.arange(N, device=weights.device)) / N
+    u = (_uniform((P, N), gen, weights.device) + torch.arange(N, device=weights.device)) / N
     return _invert_cdf(weights, u)
 
 

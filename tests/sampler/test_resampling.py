@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from sampler import resampling
 from sampler.resampling import SCHEMES, ess, normalise, resample
 
 WEIGHTS = torch.tensor([0.05, 0.15, 0.3, 0.5, 0.0, 0.0, 0.0, 0.0])
@@ -54,3 +55,28 @@ def test_resampling_stays_in_group_and_in_order_drawn():
     # multinomial keeps the draw order: not sorted in general
     a = resample(torch.full((1, 16), 1 / 16), "multinomial", torch.Generator().manual_seed(0))
     assert a.tolist()[0] != sorted(a.tolist()[0])
+
+
+@pytest.mark.parametrize("scheme", ["systematic", "stratified"])
+def test_a_position_rounded_to_one_never_draws_a_zero_weight_tail(scheme, monkeypatch):
+    """In float32, (U + 63) / 64 is 1.0 for U ≥ 1 − 2⁻¹⁹ (≈ 9 in 2 M draws at N = 64); the old clamp then
+    picked the last particle even when its weight was 0. Here every uniform is the largest float below 1."""
+    U = torch.tensor(1 - 2**-24, dtype=torch.float32)
+    assert (U + 63) / 64 == 1.0  # the case, in float32
+    N = 64
+    w = torch.zeros(1, N)
+    w[0, :N // 2] = 2 / N  # the upper half has weight exactly 0
+    monkeypatch.setattr(resampling, "_uniform", lambda shape, gen, device: torch.full(shape, 1 - 2**-53,
+                                                                                     dtype=torch.float64))
+    a = resample(w, scheme, torch.Generator().manual_seed(0))
+    assert a.max() < N // 2, a
+    assert (w[0, a] > 0).all()
+
+
+def test_inverting_the_cdf_skips_zero_weight_bins_at_both_ends_and_inside():
+    w = torch.tensor([[0.0, 0.5, 0.0, 0.5, 0.0]])
+    u = torch.tensor([[0.0, 0.25, 0.5, 0.75, 1.0]], dtype=torch.float64)
+    assert resampling._invert_cdf(w, u).tolist() == [[1, 1, 3, 3, 3]]
+    # float32 weights summing to less than 1: positions scale to the total, so u = 1 still lands on a real bin
+    w32 = torch.tensor([[0.3, 0.3, 0.3999999, 0.0]], dtype=torch.float32)
+    assert resampling._invert_cdf(w32, torch.tensor([[1.0]], dtype=torch.float64)).tolist() == [[2]]
