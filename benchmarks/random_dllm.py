@@ -7,7 +7,7 @@ import zlib
 
 import torch
 
-from sampler.config import DTYPES
+from sampler.config import resolve_dtype
 from sampler.denoiser import Denoiser
 from sampler.models.austen_net import AustenNet, NetConfig
 
@@ -20,21 +20,30 @@ class RandomDLLM(Denoiser):
     vocab_size = LLADA_VOCAB
     max_length = 4096
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", d_model: int = 2048, n_layers: int = 16):
+    def __init__(self, device: str = "cpu", dtype: str = "auto", d_model: int = 2048, n_layers: int = 16):
         torch.manual_seed(0)
         cfg = NetConfig(vocab_size=LLADA_VOCAB, d_model=d_model, n_layers=n_layers, n_heads=d_model // 128,
                         d_ff=4 * d_model, max_length=self.max_length)
         self.device = torch.device(device)
         with torch.device(self.device):
-            self.net = AustenNet(cfg).to(DTYPES[dtype]).eval()
+            self.net = AustenNet(cfg).to(resolve_dtype(dtype, self.device)).eval()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net.logits(x, attention_mask)
 
-    @torch.no_grad()
-    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
-        return self.net.head(self.net(x, attention_mask)[:, block])
+    @torch.inference_mode()
+    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
+                    positions: torch.Tensor) -> torch.Tensor:
+        return self.net(x, attention_mask, positions)
+
+    @torch.inference_mode()
+    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        return self.output_layer(self.features_at(x, attention_mask, positions))
+
+    @torch.inference_mode()
+    def output_layer(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net.head(features)
 
     def encode(self, text: str) -> list[int]:
         return [zlib.crc32(w.encode()) % 100_000 for w in text.split()]  # content is irrelevant here

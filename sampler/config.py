@@ -11,6 +11,29 @@ Scheme = Literal["multinomial", "systematic", "stratified", "residual"]
 ResampleWhen = Literal["every_step", "block_end", "every_k"]
 FinalPick = Literal["sum_logp", "mean_logp", "max_weight"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_CHOICES = ("auto", *DTYPES)  # auto: bfloat16 where the hardware runs it fast, else float32
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has bfloat16 matrix instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo (Linux)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(name: str, device: str | torch.device) -> torch.dtype:
+    """The weights' dtype for `name` on `device`: "auto" is bfloat16 on CUDA with bf16 support and on CPUs with
+    AVX512-BF16/AMX, float32 elsewhere (bf16 is slower than fp32 on CPUs without those instructions)."""
+    if name != "auto":
+        return DTYPES[name]
+    device = torch.device(device)
+    if device.type == "cuda":
+        fast = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    else:
+        fast = device.type == "cpu" and cpu_has_fast_bf16()
+    return torch.bfloat16 if fast else torch.float32
 
 
 def _choices(literal) -> tuple[str, ...]:
@@ -43,7 +66,7 @@ class SamplerConfig:
     final_pick: FinalPick = "sum_logp"
     seed: int = 0
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
     def __post_init__(self):
         prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
@@ -81,7 +104,7 @@ class SamplerConfig:
         for name, literal in (("policy", Policy), ("confidence", Confidence), ("method", Method),
                               ("resampling", Scheme), ("resample_when", ResampleWhen), ("final_pick", FinalPick)):
             need(getattr(self, name) in _choices(literal), name, "one of " + ", ".join(_choices(literal)))
-        need(self.dtype in DTYPES, "dtype", "one of " + ", ".join(DTYPES))
+        need(self.dtype in DTYPE_CHOICES, "dtype", "one of " + ", ".join(DTYPE_CHOICES))
         try:
             torch.device(self.device)
         except RuntimeError:

@@ -42,12 +42,28 @@ class Denoiser(ABC):
         Ids the sampler must never draw (MASK, padding, unknown-word) get -inf.
         """
 
-    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
-        """Logits `[B, Lb, V]` of the positions in `block` only: what a decoding step reads.
+    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        """Logits `[B, m, V]` at `positions [B, m]` (absolute indices) only: what a decoding step reads.
 
-        Adapters whose output layer dominates the cost override this to skip the other positions.
+        The default gathers from the full logits; adapters whose output layer dominates the cost override it
+        (or `features_at` and `output_layer`) to run the output layer only there.
         """
-        return self.logits(x, attention_mask)[:, block]
+        out = self.logits(x, attention_mask)
+        return out.gather(1, positions.to(out.device)[..., None].expand(-1, -1, out.shape[-1]))
+
+    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
+                    positions: torch.Tensor) -> torch.Tensor:
+        """`[B, m, F]` at `positions [B, m]`, such that `output_layer(features_at(...)) == logits_at(...)`.
+
+        The step applies `output_layer` chunk by chunk, so its peak memory is one chunk of logits. The
+        default: features are the logits and `output_layer` is the identity; an adapter with a separate
+        output layer returns its last hidden states here.
+        """
+        return self.logits_at(x, attention_mask, positions)
+
+    def output_layer(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits `[..., V]` (any float dtype) from `features_at`'s output `[..., F]`."""
+        return features
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:

@@ -11,16 +11,17 @@ one batched forward for all P·N rows. SMC math follows `docs/sr-smc-method.md`:
 each step's `StepInfo` to observers (e.g. the trace recorder), which only read it.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 from sampler import resampling
-from sampler.config import DTYPES, SamplerConfig
+from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.trace import Trace, TraceRecorder
-from sampler.unmasking import draw_candidates, select_commits, transfer_counts
+from sampler.unmasking import candidate_positions, draw_candidates, select_commits, transfer_counts
 
 
 @dataclass
@@ -34,30 +35,63 @@ class ParticleState:
 
 @dataclass
 class StepInfo:
-    """What one step did; tensors live on the sampler's device."""
+    """What one step did; tensors live on the sampler's device. `to_host()` copies it in one transfer."""
 
-    step: int  # 1-based
+    step: int  # 1-based, consecutive
     block: int
     committed: torch.Tensor  # [R, L] bool, positions committed this step
     x: torch.Tensor  # [R, L] tokens after committing, before resampling
     log_conf: torch.Tensor  # [R, L] after committing, before resampling
-    log_increment: torch.Tensor  # [R]
+    log_increment: torch.Tensor  # [R] the weight increment α·Σ log c of this step's commits
     log_weight: torch.Tensor  # [R] after the increment, before any reset
     ess: torch.Tensor  # [P] before resampling
     resampled: torch.Tensor  # [P] bool
-    ancestors: torch.Tensor | None  # [P, N] within-group ancestor indices, None if nothing resampled
+    ancestor_draw: torch.Tensor | None  # [P, N] within-group ancestors, identity where not resampled; None: no check
     state: ParticleState  # the state after this step (resampling applied)
+    flags: torch.Tensor  # [3] NaN logits read, a row of all -inf logits read, masks left in the block
+    _host: dict | None = field(default=None, repr=False)
+
+    def to_host(self) -> dict:
+        """This step on the host, in one device→host transfer (cached): the `StepRecord` fields
+        (`step, block, rows, positions, tokens, log_conf, log_increment, log_weight, ess, resampled, ancestors`,
+        lists; `ancestors` None when nothing resampled) plus `nan_logits, all_minus_inf, masks_left`."""
+        if self._host is None:
+            R, L = self.x.shape
+            P = self.ess.shape[0]
+            draw = self.ancestor_draw if self.ancestor_draw is not None else torch.zeros(P, 0, device=self.x.device)
+            packed = torch.cat([t.reshape(-1).double() for t in (
+                self.committed, self.x, self.log_conf, self.log_increment, self.log_weight, self.ess, self.resampled,
+                self.flags, draw)]).cpu().numpy()
+            parts = np.split(packed, np.cumsum([R * L, R * L, R * L, R, R, P, P, 3]))
+            committed, x, log_conf = (v.reshape(R, L) for v in parts[:3])
+            rows, positions = np.nonzero(committed)
+            resampled = parts[6].astype(bool)
+            self._host = {
+                "step": self.step, "block": self.block, "rows": rows.tolist(), "positions": positions.tolist(),
+                "tokens": x[rows, positions].astype(np.int64).tolist(), "log_conf": log_conf[rows, positions].tolist(),
+                "log_increment": parts[3].tolist(), "log_weight": parts[4].tolist(), "ess": parts[5].tolist(),
+                "resampled": resampled.tolist(),
+                "ancestors": parts[8].astype(np.int64).reshape(P, -1).tolist() if resampled.any() else None,
+                "nan_logits": bool(parts[7][0]), "all_minus_inf": bool(parts[7][1]), "masks_left": int(parts[7][2])}
+        return self._host
+
+    @property
+    def ancestors(self) -> torch.Tensor | None:
+        """`[P, N]` within-group ancestor indices, None if nothing resampled (reads the host copy)."""
+        return self.ancestor_draw if self.to_host()["ancestors"] is not None else None
 
 
 @dataclass
 class Plan:
     """The schedule's instruction for one step."""
 
-    step: int
+    step: int  # set by `decode`'s counter: the number the step is recorded under
     block: int
     block_slice: slice
     k: int  # positions to commit per row (topk / random)
     last_block: bool
+    open_positions: int | None = None  # ≥ the masked positions left in the block in any row (None: the block length)
+    block_end: bool = False  # topk / random: this step commits the block's last positions
 
 
 @dataclass
@@ -81,41 +115,70 @@ class SampleResult:
         return [self.texts[p][i] for p, i in enumerate(self.chosen)]
 
 
+# Rows of logits drawn at once: the step's peak memory is about three [rows, V] float32 copies of this.
+CHUNK_ELEMENTS = 1 << 24
+
+
+def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+            cfg: SamplerConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward, then the
+    output layer and the draw chunk by chunk, in float32."""
+    R, m = positions.shape
+    features = model.features_at(x, attention_mask, positions).flatten(0, 1)  # [R·m, F]
+    rows = max(1, CHUNK_ELEMENTS // model.vocab_size)
+    tokens, log_conf = [], []
+    for chunk in features.split(rows):
+        t, c = draw_candidates(_proposal_logits(model, chunk), cfg.temperature, cfg.confidence, gen)
+        tokens.append(t)
+        log_conf.append(c)
+    return torch.cat(tokens).view(R, m), torch.cat(log_conf).view(R, m)
+
+
+def _proposal_logits(model: Denoiser, features: torch.Tensor) -> torch.Tensor:
+    """float32 logits `[M, V]` the draw may modify in place; MASK never drawn."""
+    logits = model.output_layer(features).float()
+    logits[:, model.mask_id] = -torch.inf
+    return logits
+
+
+@torch.inference_mode()
 def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, gen: torch.Generator,
          attention_mask: torch.Tensor | None) -> tuple[ParticleState, StepInfo]:
-    """One forward, one commit, one weight update, and an ESS check that may resample."""
+    """One forward, one commit, one weight update, and an ESS check that may resample. No host
+    synchronisation of its own: problems are reported in `StepInfo.flags` (`decode` raises on them)."""
     P, N = len(cfg.prompts), cfg.n_particles
     block = plan.block_slice
-    logits = model.block_logits(state.x, attention_mask, block).float()  # [R, Lb, V]
-    logits[..., model.mask_id] = -torch.inf
-    tokens, log_c = draw_candidates(logits, cfg.temperature, cfg.confidence, gen)
-    eligible = state.x[:, block] == model.mask_id
-    commit_b = select_commits(cfg.policy, log_c, eligible, plan.k, cfg.threshold, gen)
+    eligible = state.x[:, block] == model.mask_id  # [R, Lb]
+    order, valid = candidate_positions(eligible, plan.open_positions or eligible.shape[1])
+    positions = order + block.start  # [R, m] absolute
+    tokens, log_c = propose(model, state.x, attention_mask, positions, cfg, gen)
+    # commits are chosen in the block's layout, so ties break as they always have
+    log_c_block = torch.full(eligible.shape, -torch.inf, device=log_c.device).scatter_(
+        1, order, log_c.masked_fill(~valid, -torch.inf))
+    commit = select_commits(cfg.policy, log_c_block, eligible, plan.k, cfg.threshold, gen).gather(1, order)
 
-    committed = torch.zeros_like(state.x, dtype=torch.bool)
-    committed[:, block] = commit_b
-    x = state.x.clone()
-    x[:, block] = torch.where(commit_b, tokens, x[:, block])
-    log_conf = state.log_conf.clone()
-    log_conf[:, block] = torch.where(commit_b, log_c, log_conf[:, block])
-    increment = torch.where(commit_b, log_c, 0.0).sum(dim=1)  # [R]
+    committed = torch.zeros_like(state.x, dtype=torch.bool).scatter_(1, positions, commit)
+    x = state.x.scatter(1, positions, torch.where(commit, tokens, state.x.gather(1, positions)))
+    log_conf = state.log_conf.scatter(1, positions, torch.where(commit, log_c, state.log_conf.gather(1, positions)))
+    increment = torch.where(commit & log_c.isfinite(), log_c, 0.0).sum(dim=1)  # [R]; bad logits: flags below
     log_w = state.log_w + increment
 
+    block_masked = x[:, block] == model.mask_id
+    flags = torch.stack([(log_c.isnan() & valid).any(), ((log_c == -torch.inf) & valid).any(),
+                         block_masked.sum()]).float()
     ess = resampling.ess(log_w.view(P, N))  # [P]
     resampled = torch.zeros(P, dtype=torch.bool, device=x.device)
-    ancestors = None
-    if cfg.method == "smc" and _resample_due(cfg, plan, x[:, block] == model.mask_id):
-        resampled = ess < cfg.ess_threshold * N
-    if resampled.any():
+    draw = None
+    if cfg.method == "smc" and N > 1 and _check_may_be_due(cfg, plan):
+        resampled = _check_due(cfg, plan, block_masked) & (ess < cfg.ess_threshold * N)
         drawn = resampling.resample(resampling.normalise(log_w.view(P, N)), cfg.resampling, gen)
-        identity = torch.arange(N, device=x.device).expand(P, N)
-        ancestors = torch.where(resampled[:, None], drawn, identity)
-        rows = (ancestors + N * torch.arange(P, device=x.device)[:, None]).flatten()
+        draw = torch.where(resampled[:, None], drawn, torch.arange(N, device=x.device).expand(P, N))
+        rows = (draw + N * torch.arange(P, device=x.device)[:, None]).flatten()
         new_state = ParticleState(x[rows], log_conf[rows], torch.where(resampled.repeat_interleave(N), 0.0, log_w))
     else:
         new_state = ParticleState(x, log_conf, log_w)
-    info = StepInfo(plan.step, plan.block, committed, x, log_conf, increment, log_w, ess, resampled, ancestors,
-                    new_state)
+    info = StepInfo(plan.step, plan.block, committed, x, log_conf, increment, log_w, ess, resampled, draw,
+                    new_state, flags)
     return new_state, info
 
 
@@ -147,22 +210,32 @@ def final_scores(cfg: SamplerConfig, state: ParticleState, prompt_width: int, eo
 
 
 def schedule(cfg: SamplerConfig, prompt_width: int):
-    """Yield the plan of each step. The threshold policy's steps continue while a block has masks."""
+    """Yield the plan of each step a block may take (`step` unset: `decode` numbers the steps it runs).
+
+    The threshold policy's plans continue while a block may have masks; `decode` skips the rest of a block
+    once it is done.
+    """
     steps_per_block = cfg.steps // cfg.num_blocks
     counts = transfer_counts(cfg.block_length, steps_per_block)
-    t = 0
     for b in range(cfg.num_blocks):
         start = prompt_width + b * cfg.block_length
         block = slice(start, start + cfg.block_length)
-        n_block_steps = cfg.block_length if cfg.policy == "threshold" else steps_per_block
-        for s in range(n_block_steps):
-            t += 1
-            yield Plan(t, b, block, counts[min(s, steps_per_block - 1)], last_block=b == cfg.num_blocks - 1)
+        last_block = b == cfg.num_blocks - 1
+        if cfg.policy == "threshold":  # at least one commit per row and step
+            for s in range(cfg.block_length):
+                yield Plan(0, b, block, 1, last_block, open_positions=cfg.block_length - s)
+        else:
+            for s, k in enumerate(counts):
+                yield Plan(0, b, block, k, last_block, open_positions=cfg.block_length - sum(counts[:s]),
+                           block_end=s == steps_per_block - 1)
 
 
 def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepInfo], None], ...] = (),
            record: bool = True) -> SampleResult:
-    """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`)."""
+    """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
+
+    One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses).
+    """
     device = torch.device(cfg.device)
     P, N = len(cfg.prompts), cfg.n_particles
     prompt_ids = [model.encode(p) for p in cfg.prompts]
@@ -181,15 +254,22 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     recorder = TraceRecorder(model, cfg, prompt_ids, x0, width) if record else None
     observers = observers + ((recorder,) if recorder else ())
 
-    start, n_steps = time.perf_counter(), 0
+    start, n_steps, finished_block = time.perf_counter(), 0, None
     for plan in schedule(cfg, width):
-        if not (state.x[:, plan.block_slice] == model.mask_id).any():
+        if plan.block == finished_block:
             continue  # threshold policy: this block is already done
-        with torch.no_grad():
-            state, info = step(model, state, plan, cfg, gen, attention_mask)
-        n_steps += 1
+        n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
+        plan.step = n_steps
+        state, info = step(model, state, plan, cfg, gen, attention_mask)
+        host = info.to_host()
+        if host["nan_logits"]:
+            raise FloatingPointError("the model returned NaN (or +inf) logits")
+        if host["all_minus_inf"]:
+            raise FloatingPointError("the model returned a position where every token has logit -inf")
         for observe in observers:
             observe(info)
+        if host["masks_left"] == 0:
+            finished_block = plan.block
     wall = time.perf_counter() - start
 
     scores = final_scores(cfg, state, width, model.eos_id)
@@ -202,16 +282,23 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     return result
 
 
-def _resample_due(cfg: SamplerConfig, plan: Plan, block_masked: torch.Tensor) -> bool:
-    """Whether the ESS is checked after this step (`block_masked [R, Lb]`: masks left after committing).
+def _check_may_be_due(cfg: SamplerConfig, plan: Plan) -> bool:
+    """Whether the schedule alone allows an ESS check after this step (host side, no synchronisation).
 
     Never after the very last step: the final pick needs the weights.
     """
-    block_done = not bool(block_masked.any())
-    if plan.last_block and block_done:
+    if cfg.resample_when == "every_k" and plan.step % cfg.resample_every:
         return False
-    if cfg.resample_when == "every_step":
+    if cfg.policy == "threshold":  # when its block ends is known only on the device
         return True
-    if cfg.resample_when == "every_k":
-        return plan.step % cfg.resample_every == 0
-    return block_done
+    if plan.last_block and plan.block_end:
+        return False
+    return cfg.resample_when != "block_end" or plan.block_end
+
+
+def _check_due(cfg: SamplerConfig, plan: Plan, block_masked: torch.Tensor) -> torch.Tensor:
+    """Whether the ESS is checked after this step, as a device bool (`block_masked [R, Lb]`: masks left)."""
+    block_done = ~block_masked.any()
+    if cfg.resample_when == "block_end":
+        return block_done & (not plan.last_block)
+    return ~block_done | (not plan.last_block)

@@ -1,34 +1,55 @@
-"""One masked-diffusion decoding step's pieces: draw candidates, score them, pick what to commit.
+"""One masked-diffusion decoding step's pieces: which positions to read, draw candidates, pick what to commit.
 
-Shapes: R rows (prompts × particles), Lb positions of the current block, V vocabulary.
+Shapes: R rows (prompts × particles), Lb positions of the current block, m candidate positions per row
+(the block's still-masked positions, masked first), M flat candidate rows, V vocabulary.
 """
 import math
 
 import torch
 
+# Temperatures below this act as τ = 0 (argmax): there softmax(logits/τ) is the argmax to float32 precision
+# (a logit gap ≥ 1e-6 becomes ≥ 1e14 after scaling), and scaling by 1/τ could overflow.
+MIN_TEMPERATURE = 1e-20
+
+
+def candidate_positions(eligible: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(order [R, m], valid [R, m])`: block-relative indices of the still-masked positions, in position order,
+    padded with committed ones where a row has fewer than `m` (`valid` False there).
+
+    `m` must be ≥ the number of masked positions in every row; no host synchronisation.
+    """
+    order = torch.argsort((~eligible).to(torch.uint8), dim=1, stable=True)[:, :m]
+    return order, eligible.gather(1, order)
+
 
 def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw x̂ ~ softmax(logits/τ) by Gumbel-max and return `(tokens, log_conf)`, both `[R, Lb]`.
+    """Draw x̂ ~ softmax(logits/τ) by inverse CDF (one uniform per row) and return `(tokens, log_conf)`, `[...]`.
 
-    log_conf is the log-probability of the *drawn* token: under softmax(logits)
-    ("untempered", LLaDA) or softmax(logits/τ) ("tempered", Dream). τ = 0 is argmax,
-    where both sources are the untempered probability.
+    `logits [..., V]` float32 (modified in place: the caller hands over a temporary). log_conf is the
+    log-probability of the drawn token under softmax(logits) ("untempered", LLaDA) or softmax(logits/τ)
+    ("tempered", Dream), both from one `log_softmax`. τ = 0 (and any τ < MIN_TEMPERATURE) is argmax with no
+    randomness used, where both sources are the untempered probability. Rows that cannot be drawn from get
+    log_conf NaN (a NaN or +inf logit) or -inf (every logit -inf): the caller checks these O(rows) values.
     """
-    if torch.isnan(logits).any():
-        raise FloatingPointError("the model returned NaN logits")
+    all_minus_inf = logits.amax(dim=-1) == -math.inf
     log_probs = torch.log_softmax(logits, dim=-1)
-    if torch.isnan(log_probs).any():  # a position whose logits are all -inf
-        raise FloatingPointError("the model returned a position where every token has logit -inf")
-    if temperature == 0:
+    if temperature < MIN_TEMPERATURE:
         tokens = logits.argmax(dim=-1)
-        return tokens, log_probs.gather(-1, tokens[..., None])[..., 0]
-    u = torch.rand(logits.shape, generator=gen, device=logits.device, dtype=torch.float32)
-    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float32).tiny)))
-    tempered = logits / temperature
-    tokens = (tempered + gumbel).argmax(dim=-1)
-    source = torch.log_softmax(tempered, dim=-1) if confidence == "tempered" else log_probs
-    return tokens, source.gather(-1, tokens[..., None])[..., 0]
+        log_conf = log_probs.gather(-1, tokens[..., None])[..., 0]
+        return tokens, log_conf.masked_fill(all_minus_inf, -math.inf)
+    del logits
+    top = log_probs.amax(dim=-1, keepdim=True)
+    cdf = log_probs.sub(top).div_(temperature).exp_().cumsum_(dim=-1)  # ends at Σ exp((lp-max)/τ) ≥ 1
+    total = cdf[..., -1:]
+    u = torch.rand(total.shape, generator=gen, device=total.device, dtype=torch.float32)
+    target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))  # strictly below the end
+    tokens = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
+    if confidence == "tempered":
+        log_conf = (log_probs.gather(-1, tokens) - top) / temperature - total.log()
+    else:
+        log_conf = log_probs.gather(-1, tokens)
+    return tokens[..., 0], log_conf[..., 0].masked_fill(all_minus_inf, -math.inf)
 
 
 def transfer_counts(block_length: int, steps_per_block: int) -> list[int]:

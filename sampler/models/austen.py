@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-from sampler.config import DTYPES
+from sampler.config import resolve_dtype
 from sampler.denoiser import Denoiser
 from sampler.models import word_tokenizer
 from sampler.models.austen_net import AustenNet, NetConfig
@@ -26,7 +26,7 @@ def is_austen_folder(path: Path) -> bool:
 class AustenDenoiser(Denoiser):
     """Word-level masked diffusion LM trained on Jane Austen (see the model card in assets/)."""
 
-    def __init__(self, path: Path = ASSET_DIR, device: str = "cpu", dtype: str = "float32"):
+    def __init__(self, path: Path = ASSET_DIR, device: str = "cpu", dtype: str = "auto"):
         path = Path(path)
         if not (path / "model.safetensors").exists():
             raise FileNotFoundError(f"{path / 'model.safetensors'} is missing: train it with "
@@ -35,7 +35,7 @@ class AustenDenoiser(Denoiser):
         self.net = AustenNet(NetConfig(**{k: cfg[k] for k in NetConfig().to_dict()}))
         self.net.load_state_dict({k: v.float() for k, v in load_file(path / "model.safetensors").items()})
         self.device = torch.device(device)
-        self.net.to(self.device, DTYPES[dtype]).eval()
+        self.net.to(self.device, resolve_dtype(dtype, self.device)).eval()
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.name = NAME
         self.vocab_size = self.net.cfg.vocab_size
@@ -46,14 +46,23 @@ class AustenDenoiser(Denoiser):
         self.eos_id = None  # the training stream has no end-of-text: the model never predicts one
         self._never = [self.tokenizer.token_to_id(t) for t in word_tokenizer.SPECIAL_TOKENS]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.block_logits(x, attention_mask, slice(None))
+        return self.output_layer(self.net(x.to(self.device), attention_mask))
 
-    @torch.no_grad()
-    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
-        hidden = self.net(x.to(self.device), attention_mask)[:, block]
-        out = self.net.head(hidden)  # the output layer only where the step reads
+    @torch.inference_mode()
+    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        return self.output_layer(self.features_at(x, attention_mask, positions))
+
+    @torch.inference_mode()
+    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
+                    positions: torch.Tensor) -> torch.Tensor:
+        """Last hidden states `[B, m, d]` at `positions [B, m]`; the last layer runs only there."""
+        return self.net(x.to(self.device), attention_mask, positions.to(self.device))
+
+    @torch.inference_mode()
+    def output_layer(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.net.head(features)
         out[..., self._never] = -torch.inf  # MASK, PAD, UNK and EOS are never drawn
         return out
 

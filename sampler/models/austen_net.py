@@ -26,16 +26,20 @@ class NetConfig:
 
 
 def rope_tables(length: int, head_dim: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables `[L, head_dim/2]` for rotary position embeddings."""
+    """Rotation tables `[L, 1, head_dim/2, 2]` for `rotate`: (cos, cos) and (-sin, sin) per position and pair."""
     inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
+    return torch.stack((cos, cos), -1)[:, None], torch.stack((-sin, sin), -1)[:, None]
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate `[B, H, L, D]` queries/keys pairwise by position."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of `x [..., L, H, head_dim]` (queries and keys stacked in any leading dims).
+
+    Pairs (x[2i], x[2i+1]) rotate by position: one multiply-add against the pair-swapped input.
+    """
+    pairs = x.unflatten(-1, (-1, 2))
+    return (pairs * cos + pairs.flip(-1) * sin).flatten(-2)
 
 
 class Block(nn.Module):
@@ -48,18 +52,34 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.d_model)
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
 
-    def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, attn_mask: torch.Tensor | None,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """`h [B, L, D]` -> `[B, L, D]`, or `[B, m, D]` at `positions [B, m]` only (queries, projection and
+        MLP there; keys and values from every position)."""
         B, L, D = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # bidirectional: no causal mask
-        h = h + self.proj(attn.transpose(1, 2).reshape(B, L, D))
-        return h + self.ff(self.norm2(h))
+        H = self.n_heads
+        normed = self.norm1(h)
+        if positions is None:
+            qkv = self.qkv(normed).view(B, L, 3, H, D // H)
+            qk = rotate(qkv[:, :, :2], cos[:, None], sin[:, None])  # q and k in one rotation
+            q, k, v = qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]
+            h_out = h
+        else:
+            w_q, w_kv = self.qkv.weight.split((D, 2 * D))
+            kv = F.linear(normed, w_kv).view(B, L, 2, H, D // H)
+            k, v = rotate(kv[:, :, 0], cos, sin), kv[:, :, 1]
+            pick = positions[..., None].expand(-1, -1, D)
+            q = rotate(F.linear(normed.gather(1, pick), w_q).view(B, -1, H, D // H), cos[positions], sin[positions])
+            h_out = h.gather(1, pick)
+        attn = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                              attn_mask=attn_mask)  # bidirectional: no causal mask
+        h_out = h_out + self.proj(attn.transpose(1, 2).flatten(2))
+        return h_out + self.ff(self.norm2(h_out))
 
 
 class AustenNet(nn.Module):
-    """`forward(x [B, L], attention_mask [B, L] | None) -> hidden [B, L, d]`; `head(hidden) -> logits [..., V]`."""
+    """`forward(x [B, L], attention_mask [B, L] | None, positions [B, m] | None) -> hidden [B, L or m, d]`;
+    `head(hidden) -> logits [..., V]`."""
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
@@ -69,12 +89,14 @@ class AustenNet(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states `[B, L, d]`, or `[B, m, d]` at `positions [B, m]` (the last layer runs only there)."""
         h = self.embed(x)
         cos, sin = rope_tables(x.shape[1], self.cfg.d_model // self.cfg.n_heads, x.device, h.dtype)
         attn_mask = None if attention_mask is None else attention_mask[:, None, None, :]  # keys to attend to
-        for block in self.blocks:
-            h = block(h, cos, sin, attn_mask)
+        for i, block in enumerate(self.blocks):
+            h = block(h, cos, sin, attn_mask, positions if i == len(self.blocks) - 1 else None)
         return self.norm(h)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from sampler.config import SamplerConfig
     (dict(resample_when="sometimes"), "resample_when = 'sometimes'"),
     (dict(final_pick="best"), "final_pick = 'best': must be one of sum_logp, mean_logp, max_weight"),
     (dict(seed=-1), "seed = -1"),
-    (dict(dtype="int8"), "dtype = 'int8': must be one of float32, bfloat16, float16"),
+    (dict(dtype="int8"), "dtype = 'int8': must be one of auto, float32, bfloat16, float16"),
     (dict(prompts=()), "prompts"),
 ])
 def test_bad_configs_name_field_and_range(changes, message):

@@ -23,13 +23,16 @@ def reference_greedy(model, prompt_ids, gen_length, steps, block_length, tempera
         for k in transfer_counts(block_length, steps // n_blocks):
             logits = model.logits(x)[:, lo:hi].float()
             logits[..., model.mask_id] = -torch.inf
+            masked = x[0, lo:hi] == model.mask_id
             if temperature == 0:
                 tokens = logits.argmax(-1)
-            else:
-                u = torch.rand(logits.shape, generator=gen)
-                tokens = (logits / temperature - torch.log(-torch.log(u))).argmax(-1)
+            else:  # inverse CDF, one uniform per masked position in position order
+                cdf = torch.softmax(logits[0, masked].double() / temperature, -1).cumsum(-1)
+                u = torch.rand(int(masked.sum()), generator=gen).double()
+                tokens = torch.zeros(1, hi - lo, dtype=torch.long)
+                tokens[0, masked] = (cdf <= u[:, None] * cdf[:, -1:]).sum(-1)
             conf = torch.softmax(logits, -1).gather(-1, tokens[..., None])[..., 0]
-            conf[x[:, lo:hi] != model.mask_id] = -1
+            conf[0, ~masked] = -1
             chosen = conf.topk(k, dim=1).indices[0]
             x[0, lo + chosen] = tokens[0, chosen]
     return x[0, width:].tolist()
@@ -196,3 +199,25 @@ def test_too_long_request_names_the_limit():
     model = BigramToy(max_length=20)
     with pytest.raises(ValueError, match="gen_length.*maximum length 20"):
         decode(model, cfg(gen_length=32, steps=8))
+
+
+def test_all_minus_inf_logits_raise_clear_error():
+    model = FixedLogits(torch.tensor([-torch.inf, -torch.inf]))
+    with pytest.raises(FloatingPointError, match="every token has logit -inf"):
+        decode(model, SamplerConfig(prompts=("0",), gen_length=4, steps=4, n_particles=2))
+
+
+@pytest.mark.parametrize("confidence", ["untempered", "tempered"])
+def test_tiny_temperature_decodes_as_argmax(confidence):
+    model = BigramToy(scale=3.0)
+    tiny = decode(model, cfg(temperature=1e-40, confidence=confidence, n_particles=3))
+    argmax = decode(model, cfg(temperature=0.0, n_particles=3))
+    assert tiny.generated == argmax.generated
+    assert all(torch.isfinite(torch.tensor(s.log_weight)).all() for s in tiny.trace.steps)
+
+
+def test_threshold_policy_records_consecutive_steps_when_a_block_ends_early():
+    c = SamplerConfig(prompts=("0",), gen_length=16, steps=2, block_length=8, policy="threshold", threshold=0.9,
+                      n_particles=2, temperature=0.0)
+    result = decode(FixedLogits(torch.tensor([0.0, 5.0])), c)  # every block done in one step
+    assert [s.step for s in result.trace.steps] == [1, 2] and [s.block for s in result.trace.steps] == [0, 1]

@@ -48,12 +48,30 @@ def test_zero_temperature_is_argmax_and_uses_no_randomness():
     assert torch.allclose(log_c, torch.log_softmax(logits, -1).max(-1).values)
 
 
-def test_nan_and_all_minus_inf_logits_raise():
-    gen = torch.Generator()
-    with pytest.raises(FloatingPointError, match="NaN"):
-        draw_candidates(torch.tensor([[[0.0, float("nan")]]]), 1.0, "untempered", gen)
-    with pytest.raises(FloatingPointError, match="-inf"):
-        draw_candidates(torch.full((1, 1, 3), -math.inf), 1.0, "untempered", gen)
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_rows_that_cannot_be_drawn_from_are_flagged_in_log_conf(temperature):
+    logits = torch.tensor([[0.0, 1.0, 2.0], [0.0, float("nan"), 1.0], [-math.inf] * 3, [0.0, math.inf, 1.0]])
+    tokens, log_c = draw_candidates(logits, temperature, "untempered", torch.Generator())
+    assert torch.isfinite(log_c[0]) and log_c[1].isnan() and log_c[2] == -math.inf and log_c[3].isnan()
+
+
+def test_draw_uses_one_uniform_per_row_and_never_a_zero_probability_token():
+    logits = torch.tensor([0.0, -math.inf, 3.0, -math.inf]).expand(50_000, -1).clone()
+    gen = torch.Generator().manual_seed(0)
+    tokens, _ = draw_candidates(logits, 1.0, "untempered", gen)
+    assert set(tokens.unique().tolist()) == {0, 2}
+    after = gen.get_state()
+    torch.rand(50_000, generator=gen.set_state(torch.Generator().manual_seed(0).get_state()))
+    assert torch.equal(after, gen.get_state())
+
+
+def test_tiny_temperature_is_argmax_with_finite_confidences():
+    """τ = 1e-40 would overflow logits/τ: it acts as τ = 0."""
+    logits = torch.randn(4, 6, 50, generator=torch.Generator().manual_seed(3))
+    for confidence in ("untempered", "tempered"):
+        tokens, log_c = draw_candidates(logits.clone(), 1e-40, confidence, torch.Generator().manual_seed(1))
+        assert torch.equal(tokens, logits.argmax(-1))
+        assert torch.allclose(log_c, torch.log_softmax(logits, -1).amax(-1))  # as at τ = 0
 
 
 def test_transfer_counts_spread_block_over_steps():
