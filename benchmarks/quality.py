@@ -1,14 +1,20 @@
-"""Does SR-SMC help? Greedy vs best-of-N vs SR-SMC on held-out Austen prompts.
+"""Quality of greedy, best-of-N and SR-SMC, and the repetition frontier of the beyond-paper knobs.
 
-    python -m benchmarks.quality --quick        # a few minutes on 2 CPU cores
-    python -m benchmarks.quality --out docs/quality.json    # 12 prompts × 2 seeds, the full grid
+    python -m benchmarks.quality --quick                                  # a few minutes
+    python -m benchmarks.quality --prompts 30 --taus 0.3 1.0 --ns 4 --out docs/quality.json
+    python -m benchmarks.quality --frontier --prompts 30 --out docs/quality-frontier.json
 
-Every method uses the same prompts, seeds and unmasking schedule (top-k, one block
-schedule for all), so differences come from weighting and resampling alone. Best-of-N is
-the compute-matched baseline: N independent particles, no resampling, picked by the same
-score. One extra row runs the reference code's settings (threshold policy ρ = 0.9,
-resampling checked at block ends). Per cell: mean and 95 % bootstrap interval over
-(prompt, seed) units.
+Gen PPL is conditioned on the prompt: the judge (`benchmarks.judge`) reads prompt + generated
+text and scores only the generated tokens. Beside it, per text: repeated word 3- and 4-gram
+rates, unigram entropy, distinct-2/3 (`sampler.metrics`). Every cell decodes the same
+prompts and seeds with the same unmasking schedule, so differences come from weighting,
+resampling and the knobs alone; forward counts per prompt are reported so compute is
+visible (greedy: 1 row per step; best-of-N and SR-SMC: N rows per step). Units are
+(prompt, seed) pairs: each cell gets a mean and a 95 % bootstrap interval over units, and
+paired comparisons against greedy at the same τ (same units resampled for both sides).
+
+`--frontier`: α (`reward_weight`, 0 = best-of-N's weights, 1 = the paper) × repetition
+penalty off/on × τ, at one N, plus greedy with the penalty off and on.
 """
 import argparse
 import json
@@ -18,117 +24,163 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.judge import GenPPLJudge
 from sampler.config import SamplerConfig
-from sampler.judge import GenPPLJudge
 from sampler.metrics import sample_metrics, words
 from sampler.models import load_model
 from sampler.smc import decode
 
 PROMPTS = Path(__file__).resolve().parents[1] / "assets" / "heldout_prompts.jsonl"
+METRICS = ("repeated_3gram_rate", "repeated_4gram_rate", "unigram_entropy", "distinct_2", "distinct_3")
+# "Penalty on" in the frontier: both proposal-side repetition knobs (beyond the paper).
+PENALTY_ON = {"repetition_penalty": 1.3, "no_repeat_ngram": 4}
+N_BOOT = 2000
 
 
 def load_prompts(n: int) -> list[str]:
     return [json.loads(line)["prompt"] for line in PROMPTS.read_text().splitlines()[:n]]
 
 
-def cells(taus: list[float], ns: list[int]) -> list[dict]:
-    """The grid: greedy, best-of-N and SR-SMC for every τ and N, plus the reference-code row."""
+def comparison_cells(taus: list[float], ns: list[int]) -> list[dict]:
+    """Greedy, best-of-N and SR-SMC for every τ and N (compute-matched at equal N)."""
     out = []
     for tau in taus:
         out.append({"label": "greedy", "method": "smc", "n_particles": 1, "temperature": tau})
         for n in ns:
             out.append({"label": f"best-of-{n}", "method": "best_of_n", "n_particles": n, "temperature": tau})
             out.append({"label": f"sr-smc N={n}", "method": "smc", "n_particles": n, "temperature": tau})
-    out.append({"label": "reference settings N=4", "method": "smc", "n_particles": 4, "temperature": 1.0,
-                "policy": "threshold", "threshold": 0.9, "resample_when": "block_end"})
     return out
 
 
-def bootstrap_ci(values: np.ndarray, stat=np.mean, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), (n_boot, len(values)))
-    boots = np.array([stat(values[i]) for i in idx])
-    return float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+def frontier_cells(taus: list[float], alphas: list[float], n: int) -> list[dict]:
+    """Greedy (penalty off/on) and SR-SMC at every α × penalty off/on, for every τ."""
+    out = []
+    for tau in taus:
+        for penalty, knobs in (("off", {}), ("on", PENALTY_ON)):
+            out.append({"label": f"greedy, penalty {penalty}", "method": "smc", "n_particles": 1,
+                        "temperature": tau, "penalty": penalty, **knobs})
+            out += [{"label": f"α={a}, penalty {penalty}", "method": "smc", "n_particles": n, "temperature": tau,
+                     "reward_weight": a, "penalty": penalty, **knobs} for a in alphas]
+    return out
 
 
-def run_cell(model, judge, prompts, seeds, cell, base: dict) -> dict:
-    """Decode every prompt (as one batch) for every seed; score the chosen texts."""
-    texts, log_conf, wall, forwards, resample_rate = [], [], 0.0, 0, []
-    settings = {k: v for k, v in cell.items() if k != "label"}
+def decode_cell(model, judge, prompts: list[str], seeds: list[int], cell: dict, base: dict) -> dict:
+    """Decode every prompt (one batch) for every seed; per unit: the chosen text's judge NLL and metrics."""
+    settings = {k: v for k, v in cell.items() if k not in ("label", "penalty")}
+    texts, contexts, forwards, wall, resampled = [], [], 0, 0.0, []
     for seed in seeds:
-        cfg = SamplerConfig(prompts=tuple(prompts), seed=seed, **{**base, **settings})
-        r = decode(model, cfg)
+        r = decode(model, SamplerConfig(prompts=tuple(prompts), seed=seed, **{**base, **settings}), record=False,
+                   observers=(lambda info: resampled.append(info.resampled.float().mean().item()),))
         texts += r.best_texts
-        log_conf += [r.scores[p, i].item() / cfg.gen_length for p, i in enumerate(r.chosen)]
-        wall += r.wall_time_s
-        forwards += r.forwards
-        checks = len(r.trace.steps) * len(prompts)
-        resample_rate.append(sum(sum(s.resampled) for s in r.trace.steps) / checks)
-    nll, counts = [], []
-    per_sample = judge.score(texts).per_sample
-    for text, ppl in zip(texts, per_sample):
-        n = len(judge.token_ids(text)) - 1
-        nll.append(math.log(ppl) * n)
-        counts.append(n)
-    nll, counts = np.array(nll), np.array(counts)
-    units = np.arange(len(texts))
-    gen_ppl = lambda i: math.exp(nll[i].sum() / counts[i].sum())  # noqa: E731  token-weighted
-    per = [sample_metrics([words(t)]) for t in texts]
-    row = {"cell": cell["label"], "tau": cell["temperature"], "N": cell["n_particles"],
-           "gen_ppl": gen_ppl(units), "gen_ppl_ci": bootstrap_ci(units, gen_ppl)}
-    for key in ("unigram_entropy", "distinct_2", "distinct_3", "repeated_3gram_rate"):
-        values = np.array([m[key] for m in per])
-        row[key], row[key + "_ci"] = float(values.mean()), bootstrap_ci(values)
-    lc = np.array(log_conf)
-    row.update({"mean_log_conf": float(lc.mean()), "mean_log_conf_ci": bootstrap_ci(lc),
-                "forwards_per_prompt": forwards / (len(prompts) * len(seeds)),
-                "wall_s_per_prompt": wall / (len(prompts) * len(seeds)),
-                "resample_rate": float(np.mean(resample_rate)), "samples": texts[:3]})
+        contexts += prompts
+        forwards, wall = forwards + r.forwards, wall + r.wall_time_s
+    scored = judge.score(texts, contexts)
+    per_text = [sample_metrics([words(t)]) for t in texts]
+    units = {"nll": np.array(scored.nll), "count": np.array(scored.counts, dtype=float)}
+    units.update({k: np.array([m[k] for m in per_text]) for k in METRICS})
+    return {"units": units, "texts": texts, "forwards_per_prompt": forwards / len(texts),
+            "wall_s_per_prompt": wall / len(texts), "resample_rate": float(np.mean(resampled))}
+
+
+def corpus_ppl(nll: np.ndarray, count: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Token-weighted Gen PPL of the units `idx` [..., n] (one value per leading index)."""
+    return np.exp(nll[idx].sum(-1) / count[idx].sum(-1))
+
+
+def interval(values: np.ndarray) -> list[float]:
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
+def summarise(units: dict, boot: np.ndarray) -> dict:
+    """Per-cell mean and 95 % bootstrap interval of every metric; `boot` [B, n] resampled unit indices."""
+    everything = np.arange(len(units["nll"]))
+    row = {"gen_ppl": float(corpus_ppl(units["nll"], units["count"], everything)),
+           "gen_ppl_ci": interval(corpus_ppl(units["nll"], units["count"], boot))}
+    for key in METRICS:
+        row[key], row[key + "_ci"] = float(units[key].mean()), interval(units[key][boot].mean(-1))
     return row
 
 
+def paired(units: dict, ref: dict, boot: np.ndarray) -> dict:
+    """This cell against `ref` on the same units: Gen PPL ratio, per-unit PPL difference and wins,
+    repeated-4-gram difference, entropy ratio; each with a paired bootstrap interval."""
+    everything = np.arange(len(units["nll"]))
+    ratio = lambda idx: corpus_ppl(units["nll"], units["count"], idx) / corpus_ppl(ref["nll"], ref["count"], idx)  # noqa: E731
+    ppl, ref_ppl = np.exp(units["nll"] / units["count"]), np.exp(ref["nll"] / ref["count"])
+    rep4 = units["repeated_4gram_rate"] - ref["repeated_4gram_rate"]
+    ent = lambda idx: units["unigram_entropy"][idx].mean(-1) / ref["unigram_entropy"][idx].mean(-1)  # noqa: E731
+    return {"gen_ppl_ratio": float(ratio(everything)), "gen_ppl_ratio_ci": interval(ratio(boot)),
+            "ppl_diff": float((ppl - ref_ppl).mean()), "ppl_diff_ci": interval((ppl - ref_ppl)[boot].mean(-1)),
+            "lower_ppl_units": int((ppl < ref_ppl).sum()), "units": len(ppl),
+            "rep4_diff": float(rep4.mean()), "rep4_diff_ci": interval(rep4[boot].mean(-1)),
+            "entropy_ratio": float(ent(everything)), "entropy_ratio_ci": interval(ent(boot))}
+
+
+def reference_label(cell: dict) -> str:
+    """The greedy cell every cell is paired against: plain greedy at the same τ."""
+    return "greedy, penalty off" if "penalty" in cell else "greedy"
+
+
 def markdown(rows: list[dict]) -> str:
-    head = ("| setting | τ | Gen PPL | entropy | distinct-2 | distinct-3 | repeated 3-grams | mean log-conf | "
-            "forwards | s / prompt | resample rate |\n|" + "---|" * 11)
-    fmt = lambda r, k, f: f"{r[k]:{f}} [{r[k + '_ci'][0]:{f}}, {r[k + '_ci'][1]:{f}}]"  # noqa: E731
-    lines = [head]
+    ci = lambda r, k, f: f"{r[k]:{f}} [{r[k + '_ci'][0]:{f}}, {r[k + '_ci'][1]:{f}}]"  # noqa: E731
+    lines = ["| setting | τ | forwards / prompt | Gen PPL | × greedy | repeated 3-grams | repeated 4-grams | "
+             "Δ rep-4 vs greedy | entropy | × greedy | distinct-2 | distinct-3 |", "|" + "---|" * 12]
     for r in rows:
-        lines.append(f"| {r['cell']} | {r['tau']} | {fmt(r, 'gen_ppl', '.1f')} | {fmt(r, 'unigram_entropy', '.2f')} | "
-                     f"{fmt(r, 'distinct_2', '.3f')} | {fmt(r, 'distinct_3', '.3f')} | "
-                     f"{fmt(r, 'repeated_3gram_rate', '.3f')} | {fmt(r, 'mean_log_conf', '.2f')} | "
-                     f"{r['forwards_per_prompt']:.0f} | {r['wall_s_per_prompt']:.2f} | {r['resample_rate']:.2f} |")
+        p = r["vs_greedy"]
+        lines.append(
+            f"| {r['cell']} | {r['tau']} | {r['forwards_per_prompt']:.0f} | {ci(r, 'gen_ppl', '.1f')} | "
+            f"{ci(p, 'gen_ppl_ratio', '.2f')} | {ci(r, 'repeated_3gram_rate', '.3f')} | "
+            f"{ci(r, 'repeated_4gram_rate', '.3f')} | {ci(p, 'rep4_diff', '+.3f')} | "
+            f"{ci(r, 'unigram_entropy', '.2f')} | {ci(p, 'entropy_ratio', '.3f')} | "
+            f"{r['distinct_2']:.3f} | {r['distinct_3']:.3f} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="6 prompts, 1 seed, τ = 0.7, N ∈ {1, 4}")
-    ap.add_argument("--prompts", type=int, default=12)
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--taus", type=float, nargs="+", default=[0.3, 0.7, 1.0])
-    ap.add_argument("--ns", type=int, nargs="+", default=[2, 4, 8], help="particle counts beside greedy (N = 1)")
+    ap.add_argument("--quick", action="store_true", help="6 prompts, 1 seed, τ = 1.0, N = 4")
+    ap.add_argument("--frontier", action="store_true", help="the α × penalty × τ grid instead of the N comparison")
+    ap.add_argument("--prompts", type=int, default=30, help="the first this many held-out prompts")
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--taus", type=float, nargs="+", default=[0.3, 1.0])
+    ap.add_argument("--ns", type=int, nargs="+", default=[4], help="particle counts beside greedy (N = 1)")
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0], help="frontier: reward_weight")
     ap.add_argument("--gen-length", type=int, default=64)
     ap.add_argument("--block-length", type=int, default=32)
-    ap.add_argument("--model", default="austen-mdlm")
+    ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
     args = ap.parse_args(argv)
     if args.quick:
-        args.prompts, args.seeds, args.taus, args.ns = 6, 1, [0.7], [4]
-    n_prompts, seeds = args.prompts, list(range(args.seeds))
-    prompts = load_prompts(n_prompts)
+        args.prompts, args.seeds, args.taus, args.ns = 6, 1, [1.0], [4]
+    prompts, seeds = load_prompts(args.prompts), list(range(args.seeds))
     model = load_model(args.model)
     judge = GenPPLJudge()
     base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length}
-    start, rows = time.time(), []
-    for cell in cells(args.taus, args.ns):
-        rows.append(run_cell(model, judge, prompts, seeds, cell, base))
-        print(f"  {cell['label']} τ={cell['temperature']}: Gen PPL {rows[-1]['gen_ppl']:.1f}", flush=True)
-    print(f"\n# Quality: {model.name}, {n_prompts} held-out prompts × {len(seeds)} seeds, "
-          f"{args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
-          f"judge {judge.model_id}; {time.time() - start:.0f} s\n")
-    print(markdown(rows))
+    cells = frontier_cells(args.taus, args.alphas, args.ns[0]) if args.frontier else comparison_cells(args.taus, args.ns)
+    boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
+    start, rows, units = time.time(), [], {}
+    for cell in cells:
+        result = decode_cell(model, judge, prompts, seeds, cell, base)
+        units[(cell["label"], cell["temperature"])] = result.pop("units")
+        ref = units[(reference_label(cell), cell["temperature"])]  # greedy runs first at each τ
+        row = {"cell": cell["label"], "tau": cell["temperature"], "N": cell["n_particles"],
+               "settings": {k: v for k, v in cell.items() if k != "label"},
+               **summarise(units[(cell["label"], cell["temperature"])], boot),
+               "vs_greedy": paired(units[(cell["label"], cell["temperature"])], ref, boot),
+               **{k: v for k, v in result.items() if k != "texts"}, "samples": result["texts"][:3]}
+        rows.append(row)
+        print(f"  {cell['label']} τ={cell['temperature']}: Gen PPL {row['gen_ppl']:.1f}, "
+              f"rep-4 {row['repeated_4gram_rate']:.3f}, entropy {row['unigram_entropy']:.2f} "
+              f"({time.time() - start:.0f} s)", flush=True)
+    header = (f"# Quality: {model.name}, {len(prompts)} held-out prompts × {len(seeds)} seed(s), "
+              f"{args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
+              f"judge {judge.model_id} conditioned on the prompt; {time.time() - start:.0f} s")
+    print(f"\n{header}\n\n{markdown(rows)}")
     if args.out:
-        args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "rows": rows}, indent=1))
+        per_unit = [{"cell": label, "tau": tau, **{k: v.tolist() for k, v in u.items()}}
+                    for (label, tau), u in units.items()]
+        args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "header": header,
+                                        "prompts": prompts, "rows": rows, "units": per_unit}, indent=1))
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def sample_metrics(samples: list[list[str]]) -> dict[str, float]:
         "distinct_2": distinct_n(samples, 2),
         "distinct_3": distinct_n(samples, 3),
         "repeated_3gram_rate": repeated_ngram_rate(samples, 3),
+        "repeated_4gram_rate": repeated_ngram_rate(samples, 4),
     }
 
 

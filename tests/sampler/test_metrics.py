@@ -58,12 +58,14 @@ def test_repeated_positions_ignores_ngrams_with_masked_positions():
 
 
 def test_text_metrics_returns_all_metrics_under_stable_keys():
-    metrics = text_metrics(["a b a b", "a b c"])
+    metrics = text_metrics(["a b a b a b", "a b c"])
     assert metrics == pytest.approx({
-        # a:3, b:3, c:1 of 7
-        "unigram_entropy": -(2 * 3 / 7 * math.log2(3 / 7) + 1 / 7 * math.log2(1 / 7)),
-        "distinct_1": 3 / 7,
-        "distinct_2": 3 / 5,
-        "distinct_3": 1.0,
-        "repeated_3gram_rate": 0.0,
+        # a:4, b:4, c:1 of 9
+        "unigram_entropy": -(2 * 4 / 9 * math.log2(4 / 9) + 1 / 9 * math.log2(1 / 9)),
+        "distinct_1": 3 / 9,
+        "distinct_2": 3 / 7,  # ab ba ab ba ab | ab bc
+        "distinct_3": 3 / 5,  # aba bab aba bab | abc
+        # sample 1: 3-grams aba bab aba bab -> 2 of 4 repeat; 4-grams abab baba abab -> 1 of 3; sample 2: none
+        "repeated_3gram_rate": (2 / 4 + 0) / 2,
+        "repeated_4gram_rate": (1 / 3) / 1,  # sample 2 has no 4-gram and is left out
     })

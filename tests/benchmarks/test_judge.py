@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sampler.judge import DEFAULT_JUDGE, GenPPLJudge, JudgeUnavailable, load_judge
+from benchmarks.judge import DEFAULT_JUDGE, GenPPLJudge, JudgeUnavailable, load_judge
 
 FLUENT = ("She had not expected to see him again so soon, and the surprise of his visit "
           "left her quite unable to say a word.")
@@ -45,6 +45,29 @@ def test_gen_ppl_is_the_token_weighted_mean_of_per_sample_ppl(judge, result):
     assert result.n_tokens == sum(counts)
     mean_log_ppl = sum(n * math.log(p) for n, p in zip(counts, result.per_sample)) / sum(counts)
     assert math.exp(mean_log_ppl) == pytest.approx(result.gen_ppl, rel=1e-4)
+
+
+def test_conditioned_score_counts_only_the_text_and_splits_the_joint_nll(judge):
+    context, text = "She had not expected to see him again so soon,", "and the surprise of his visit left her quiet."
+    joint = judge.score([f"{context} {text}"])
+    alone = judge.score([context])
+    conditioned = judge.score([text], contexts=[context])
+    assert conditioned.conditioned and not alone.conditioned
+    assert conditioned.counts == [len(judge.tokenizer(" " + text, add_special_tokens=False)["input_ids"])]
+    assert joint.n_tokens == alone.n_tokens + conditioned.n_tokens
+    # chain rule: log p(context, text) = log p(context) + log p(text | context)
+    assert joint.nll[0] == pytest.approx(alone.nll[0] + conditioned.nll[0], rel=1e-4)
+    # the right context makes the continuation likelier than no context
+    assert conditioned.per_sample[0] < judge.score([text]).per_sample[0]
+
+
+def test_conditioned_scores_are_batched_per_text(judge):
+    contexts, texts = ["Emma was", "It rained all day and"], ["very happy.", "the roads were deep in mud."]
+    together = judge.score(texts, contexts)
+    apart = [judge.score([t], [c]).nll[0] for t, c in zip(texts, contexts)]
+    assert together.nll == pytest.approx(apart, rel=1e-4)
+    with pytest.raises(ValueError, match="1 contexts for 2 texts"):
+        judge.score(texts, contexts[:1])
 
 
 def test_empty_texts_are_skipped_or_refused(judge, result):

