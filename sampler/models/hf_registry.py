@@ -1,36 +1,15 @@
-"""What the hub adapters know before loading anything: the paper's models, their needs, and the checks.
+"""What the hub loader knows before loading anything: the paper's models, their needs, and the checks.
 
-Nothing here imports `transformers`; every check runs before a byte is downloaded.
-
-Supported `transformers` per family (the released remote code decides, not this project):
-
-| family | known to work | fails on 5.x because | sources |
-|---|---|---|---|
-| masked_lm (BERT, RoBERTa, ModernBERT) | any (native classes; fixtures run on 5.24) | - | - |
-| mdlm | 4.38.2 (authors' env) | `MDLM.__init__` never calls `post_init()`: `AttributeError: ... 'all_tied_weights_keys'` | kuleshov-group/mdlm requirements.yaml; ML-GSAI/LLaDA#130, AnswerDotAI/rerankers#77 (same error) |
-| bd3lm | 4.49.0 (authors' env) | as mdlm | zhihanyang2022/bd3lms requirements.txt |
-| llada | 4.38.2 (README); 4.57.1 reported working | no `post_init()` call, and `tie_weights()` takes no arguments while 5.x passes `missing_keys=` | ML-GSAI/LLaDA README and #130 |
-| dream | 4.46.2 (README: "other versions not fully tested") | `ROPE_INIT_FUNCTIONS` lost its `"default"` entry: `KeyError: 'default'` | DreamLM/Dream README, #83 (5.x), #26 (a newer 4.x: `weights_only`) |
-
-The `KeyError` was checked here: transformers 5.24.0's `ROPE_INIT_FUNCTIONS` holds only linear, dynamic,
-yarn, longrope, llama3 and proportional. The `post_init` failure was reproduced here with a
-`PreTrainedModel` whose `__init__` skips it (`tests/fixtures/tiny_models.py`, `post_init=False`).
+Nothing here imports `transformers` at module level; every check runs before a byte of weights is read.
+The paper's four families run on the pinned transformers natively (`llada.py`, `dream.py`, `mdlm.py`):
+no repository code is executed, so no transformers range or extra package is needed.
 """
-import importlib.metadata
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-FAMILY_TRANSFORMERS = {  # version specifiers (PEP 440) per family, from the table above
-    "masked_lm": "",
-    "mdlm": ">=4.38.2,<5",
-    "bd3lm": ">=4.49,<5",
-    "llada": ">=4.38.2,<5",
-    "dream": ">=4.46.2,<5",
-}
 HALF_PRECISION_FAMILIES = {"llada", "dream"}  # bf16 by default on CUDA
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -52,40 +31,37 @@ class KnownModel:
     family: str
     params: float  # parameter count
     hardware: str
-    chat: bool = False  # apply the tokenizer's chat template to prompts
-    packages: tuple[str, ...] = ()  # imported by the released model file
-
-    @property
-    def transformers(self) -> str:
-        return FAMILY_TRANSFORMERS[self.family]
+    chat: bool = False  # an Instruct model: the chat template is on by default
 
     def weight_bytes(self, dtype: torch.dtype) -> int:
         return int(self.params * dtype.itemsize)
 
 
-_MDLM_HW = "CUDA GPU: the released model file imports flash_attn (CUDA only)"
-_BD3_HW = "CPU works (SDPA sample mode, no KV cache); a GPU is much faster"
-_LLADA_HW = "GPU with >= 20 GB (bf16); on CPU about 32 GB of RAM in float32, very slow"
-_DREAM_HW = "GPU with >= 20 GB (bf16, authors); on CPU about 31 GB of RAM in float32, very slow"
+_DIT_HW = "CPU works (0.17 B); any GPU is faster. Space: CPU basic, or ZeroGPU"
+_8B_HW = "GPU with >= 24 GB in bf16 (L4, A10G, A100, ZeroGPU); CPU needs about 32 GB of RAM in float32, very slow"
 KNOWN_MODELS = {m.hub_id: m for m in (
-    KnownModel("kuleshov-group/mdlm-owt", "MDLM (OWT)", "mdlm", 170e6, _MDLM_HW, packages=("flash_attn", "einops")),
-    *(KnownModel(f"kuleshov-group/bd3lm-owt-block_size{b}", f"BD3-LM L'={b}", "bd3lm", 170e6, _BD3_HW,
-                 packages=("einops",)) for b in (4, 8, 16)),
-    KnownModel("GSAI-ML/LLaDA-8B-Instruct", "LLaDA-8B-Instruct", "llada", 8.02e9, _LLADA_HW, chat=True),
-    KnownModel("GSAI-ML/LLaDA-1.5", "LLaDA-1.5", "llada", 8.02e9, _LLADA_HW, chat=True),
-    KnownModel("Dream-org/Dream-v0-Instruct-7B", "Dream-7B Instruct", "dream", 7.62e9, _DREAM_HW, chat=True),
-    KnownModel("Dream-org/Dream-v0-Base-7B", "Dream-7B Base", "dream", 7.62e9, _DREAM_HW),
+    KnownModel("kuleshov-group/mdlm-owt", "MDLM (OWT)", "mdlm", 169.6e6, _DIT_HW),
+    KnownModel("kuleshov-group/mdlm-noeos-owt", "MDLM (OWT, no EOS)", "mdlm", 169.6e6, _DIT_HW),
+    *(KnownModel(f"kuleshov-group/bd3lm-owt-block_size{b}", f"BD3-LM L'={b}", "bd3lm", 169.6e6, _DIT_HW)
+      for b in (4, 8, 16)),
+    KnownModel("GSAI-ML/LLaDA-8B-Instruct", "LLaDA-8B-Instruct", "llada", 8.02e9, _8B_HW, chat=True),
+    KnownModel("GSAI-ML/LLaDA-8B-Base", "LLaDA-8B-Base", "llada", 8.02e9, _8B_HW),
+    KnownModel("GSAI-ML/LLaDA-1.5", "LLaDA-1.5", "llada", 8.02e9, _8B_HW, chat=True),
+    KnownModel("Dream-org/Dream-v0-Instruct-7B", "Dream-7B Instruct", "dream", 7.62e9, _8B_HW, chat=True),
+    KnownModel("Dream-org/Dream-v0-Base-7B", "Dream-7B Base", "dream", 7.62e9, _8B_HW),
 )}
 
 
 def known_models_markdown() -> str:
-    """The table of paper models for the README (weights at the default CUDA dtype)."""
-    rows = ["| model | hub id | parameters | weights | hardware | transformers |", "|---|---|---|---|---|---|"]
+    """The table of paper models for the README."""
+    rows = ["| model | hub id | parameters | weights in bf16 | hardware | chat template | transformers |",
+            "|---|---|---|---|---|---|---|"]
     for m in KNOWN_MODELS.values():
-        dtype = default_dtype(m.family, torch.device("cuda"))
-        gb = m.weight_bytes(dtype) / 1e9
-        rows.append(f"| {m.label} | `{m.hub_id}` | {m.params / 1e9:.2f} B | {gb:.1f} GB ({_dtype_name(dtype)}) "
-                    f"| {m.hardware} | `{m.transformers}` |")
+        gb = m.weight_bytes(torch.bfloat16) / 1e9
+        chat = "on by default (switchable)" if m.chat else "off by default (switchable)" \
+            if m.family in HALF_PRECISION_FAMILIES else "none"
+        rows.append(f"| {m.label} | `{m.hub_id}` | {m.params / 1e9:.2f} B | {gb:.1f} GB | {m.hardware} | {chat} "
+                    "| runs on 5.24 natively |")
     return "\n".join(rows)
 
 
@@ -107,10 +83,6 @@ def resolve_dtype(dtype: torch.dtype | str | None, family: str, device: torch.de
     return resolved
 
 
-def installed_transformers() -> str:
-    return importlib.metadata.version("transformers")
-
-
 def available_memory_bytes(device: torch.device) -> int:
     """Free memory on a CUDA device, or available RAM (total RAM without psutil) on CPU."""
     if device.type == "cuda":
@@ -122,37 +94,14 @@ def available_memory_bytes(device: torch.device) -> int:
     return psutil.virtual_memory().available
 
 
-def _importable(package: str) -> bool:
-    try:
-        return importlib.util.find_spec(package) is not None
-    except ValueError:  # in sys.modules as None: deliberately blocked
-        return False
-
-
-def check_known_model(model: KnownModel, device: torch.device, dtype: torch.dtype,
-                      allow_untested_transformers: bool = False) -> None:
-    """Raise ModelLoadError listing every unmet need (memory, transformers, packages) before any download."""
-    from packaging.specifiers import SpecifierSet
-
-    reasons, todos = [], []
+def check_memory(model: KnownModel, device: torch.device, dtype: torch.dtype) -> None:
+    """Raise ModelLoadError when the weights cannot fit the device, before any download."""
     need, free = model.weight_bytes(dtype), available_memory_bytes(device)
     if need > free:
-        reasons.append(f"its {_dtype_name(dtype)} weights need {need / 1e9:.1f} GB but {device} has "
-                       f"{free / 1e9:.1f} GB of memory free")
-        todos.append(f"Use a device with more memory ({model.hardware})"
-                     + (" or dtype='bfloat16'." if dtype == torch.float32 else "."))
-    version = installed_transformers()
-    if not allow_untested_transformers and version not in SpecifierSet(model.transformers):
-        reasons.append(f"its remote code needs transformers{model.transformers}, installed is {version}")
-        todos.append(f"Run it in a separate environment with pip install 'transformers{model.transformers}' "
-                     "(or pass allow_untested_transformers=True to try anyway).")
-    missing = [p for p in model.packages if not _importable(p)]
-    if missing:
-        reasons.append(f"its model file imports {', '.join(missing)}, not installed")
-        todos.append(f"pip install {' '.join(p.replace('_', '-') for p in missing)}"
-                     + (" (flash-attn builds only on a CUDA machine)." if "flash_attn" in missing else "."))
-    if reasons:
-        raise ModelLoadError(model.hub_id, "; ".join(reasons), " ".join(todos))
+        raise ModelLoadError(model.hub_id, f"its {_dtype_name(dtype)} weights need {need / 1e9:.1f} GB but {device} "
+                             f"has {free / 1e9:.1f} GB of memory free",
+                             f"Use a device with more memory ({model.hardware})"
+                             + (" or dtype='bfloat16'." if dtype == torch.float32 else "."))
 
 
 def hub_offline() -> bool:
@@ -188,16 +137,20 @@ def check_reachable(source: str, local_files_only: bool | None) -> bool:
 
 
 def read_config(source: str, offline: bool) -> dict:
-    """The model's config.json as a dict, without running any remote code."""
+    """The model's config.json (a folder's, or downloaded alone from the hub) as a dict."""
+    import json
+
+    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-    from transformers import PretrainedConfig
 
     try:
-        return PretrainedConfig.get_config_dict(source, local_files_only=offline)[0]
-    except OSError as err:
+        path = Path(source, "config.json") if Path(source).is_dir() else \
+            Path(hf_hub_download(source, "config.json", local_files_only=offline))
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
         if Path(source).is_dir():
-            raise ModelLoadError(source, "has no readable config.json",
-                                 "Pass a folder written by save_pretrained.") from err
+            raise ModelLoadError(source, f"has no readable config.json ({err})",
+                                 "Pass a folder in the hub layout (config.json + model.safetensors).") from err
         if _caused_by(err, (RepositoryNotFoundError, GatedRepoError)):
             raise ModelLoadError(source, "was not found on the hub (or is gated)",
                                  "Check the id, or log in with `hf auth login` for a gated model.") from err

@@ -1,0 +1,88 @@
+"""The hub loader (sampler/models/hub.py, hf_registry.py): family detection, refusals, the model table."""
+import json
+import time
+
+import pytest
+import torch
+
+from sampler.models import hf_registry
+from sampler.models.dream import DreamDenoiser
+from sampler.models.hf_adapters import MaskedLMDenoiser
+from sampler.models.hub import KNOWN_MODELS, ModelLoadError, detect_family, known_models_markdown, load_hub_model
+from sampler.models.llada import LLaDADenoiser
+from sampler.models.mdlm import BD3LMDenoiser, MDLMDenoiser
+from tests.fixtures import tiny_models
+
+
+@pytest.mark.parametrize("family, cls", [("llada", LLaDADenoiser), ("dream", DreamDenoiser), ("mdlm", MDLMDenoiser),
+                                         ("bd3lm", BD3LMDenoiser)])
+def test_family_is_detected_from_config_json(tiny, family, cls):
+    assert type(tiny[family]) is cls
+
+
+def test_family_from_architectures_when_model_type_is_absent():
+    assert detect_family("x", {"architectures": ["LLaDAModelLM"]}) == "llada"
+    assert detect_family("x", {"model_type": "Dream"}) == "dream"
+    assert detect_family("x", {"model_type": "bert", "architectures": ["BertForMaskedLM"]}) == "masked_lm"
+
+
+def test_unknown_model_type_is_refused_listing_the_supported_ones(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
+    with pytest.raises(ModelLoadError, match=r"model_type 'gpt2' and architectures \['GPT2LMHeadModel'\].*"
+                                             r"Supported: model_type 'llada' \(LLaDA\), 'Dream' \(Dream\), 'mdlm'"):
+        load_hub_model(str(tmp_path), local_files_only=True)
+
+
+def test_masked_lm_conventions(tmp_path):
+    bert = load_hub_model(str(tiny_models.save_masked_lm(tmp_path / "bert")), local_files_only=True)
+    tok = bert.tokenizer
+    assert type(bert) is MaskedLMDenoiser and bert.mask_id == tok.mask_token_id == 4
+    assert bert.encode("the cat")[0] == tok.cls_token_id and tok.sep_token_id not in bert.encode("the cat")
+    x = torch.tensor([bert.encode("the cat") + [bert.mask_id] * 2])
+    out = bert.logits(x)[0, -1]
+    assert torch.isneginf(out[tok.all_special_ids]).all() and torch.isfinite(out[5:]).all()
+    with pytest.raises(ValueError, match="no chat template"):
+        bert.encode("the cat", chat=True)
+
+
+def test_chat_is_refused_for_models_without_a_template(tiny_folders):
+    with pytest.raises(ModelLoadError, match="mdlm prompts take no chat template"):
+        load_hub_model(str(tiny_folders["mdlm"]), local_files_only=True, chat=True)
+
+
+def test_offline_uncached_id_fails_fast(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError, match="srsmc-tests/no-such-model: is not in the local cache and the hub "
+                                             "is offline.*Run once with a network"):
+        load_hub_model("srsmc-tests/no-such-model")
+    assert time.perf_counter() - start < 2
+
+
+def test_too_large_for_the_device_is_refused_before_loading(monkeypatch):
+    monkeypatch.setattr(hf_registry, "available_memory_bytes", lambda device: 2 * 10**9)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a download attempt would fail differently
+    with pytest.raises(ModelLoadError, match=r"GSAI-ML/LLaDA-8B-Instruct: its float32 weights need 32\.1 GB "
+                                             r"but cpu has 2\.0 GB .*dtype='bfloat16'"):
+        load_hub_model("GSAI-ML/LLaDA-8B-Instruct")
+
+
+def test_known_models_table_renders_every_model():
+    table = known_models_markdown()
+    assert all(f"`{hub_id}`" in table for hub_id in KNOWN_MODELS)
+    assert ("| LLaDA-8B-Instruct | `GSAI-ML/LLaDA-8B-Instruct` | 8.02 B | 16.0 GB |" in table
+            and table.count("runs on 5.24 natively") == len(KNOWN_MODELS))
+
+
+PAPER_MASK_IDS = {"mdlm": 50257, "bd3lm": 50257, "llada": 126336, "dream": 151666}
+
+
+@pytest.mark.hub
+@pytest.mark.parametrize("hub_id", list(KNOWN_MODELS))
+def test_real_paper_model_conventions(hub_id):
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_hub_model(hub_id, device=device)
+    assert model.mask_id == PAPER_MASK_IDS[KNOWN_MODELS[hub_id].family]
+    x = torch.tensor([model.encode("The capital of France is") + [model.mask_id] * 8])
+    out = model.logits(x)
+    assert torch.isneginf(out[..., model.mask_id]).all() and torch.isfinite(out[0, -1, ~model._never]).all()
