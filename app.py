@@ -103,22 +103,49 @@ def load_models(names: list[str]) -> dict[str, Denoiser]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line (a mistake: one line on stderr, exit code 2), load the models, serve the page."""
+    def whole(lo: int, hi: int | None = None):
+        def parse(text: str) -> int:
+            try:
+                value = int(text)
+            except ValueError:
+                value = None
+            if value is None or value < lo or (hi is not None and value > hi):
+                allowed = f"in [{lo}, {hi}]" if hi is not None else f"≥ {lo}"
+                raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number {allowed}")
+            return value
+        return parse
+
+    defaults = Limits()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {message}\n")  # one line, no usage block
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                     help="address to serve on (0.0.0.0 to accept other machines)")
-    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    ap.add_argument("--port", type=whole(1, 65535), default=os.environ.get("GRADIO_SERVER_PORT", "7860"))
     ap.add_argument("--model", action="append", help=f"model to offer (repeatable; default {DEFAULT_MODEL}): "
                                                      "'austen-mdlm', a hub id or a local folder")
-    ap.add_argument("--max-concurrent-runs", type=int, default=1, help="sampling jobs run at once (queue limit)")
-    ap.add_argument("--threads", type=int, default=1,
+    ap.add_argument("--max-concurrent-runs", type=whole(1, 64), default=1, help="sampling jobs run at once")
+    ap.add_argument("--threads", type=whole(0, 1024), default=1,
                     help="torch CPU threads (default 1: leaves a core to playback; 0 = torch's default)")
+    ap.add_argument("--max-cost", type=whole(1), default=defaults.max_cost,
+                    help="largest Run in cell-steps (rows × steps × sequence length, all its runs); the default "
+                         "takes ≤ 60 s on a 2-core CPU: raise it on a GPU")
+    ap.add_argument("--max-trace-cost", type=whole(1), default=defaults.max_trace_cost,
+                    help="largest replay of loaded traces, in the same cell-steps")
+    ap.add_argument("--max-particles", type=whole(2), default=defaults.max_particles, help="largest N offered")
+    ap.add_argument("--max-gen-length", type=whole(1), default=defaults.max_gen_length,
+                    help="longest generation offered")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    limits = Limits(max_cost=args.max_cost, max_trace_cost=args.max_trace_cost, max_particles=args.max_particles,
+                    max_gen_length=args.max_gen_length)
     models = load_models(args.model or [DEFAULT_MODEL])
-    limits = Limits()
     demo = build_ui(Sampler(models, limits) if models else None, list(models), limits, args.max_concurrent_runs)
-    demo.queue(max_size=64).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    try:
+        demo.queue(max_size=64).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    except OSError as e:
+        ap.exit(2, f"{ap.prog}: error: cannot serve on {args.host}:{args.port} ({e})\n")
 
 
 if __name__ == "__main__":
