@@ -104,22 +104,28 @@ class HubDenoiser(Denoiser):
         return logits
 
     @torch.no_grad()
-    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
-                  positions: torch.Tensor) -> torch.Tensor:
-        """Logits `[B, m, V]` at `positions [B, m]` (absolute indices); the output layer runs only there."""
+    def _features(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        """Final hidden states `[B, m, D]` feeding the predictions at `positions [B, m]` (absolute indices)."""
         x, positions = x.to(self.device), positions.to(self.device)
         mask = None if attention_mask is None else attention_mask.to(self.device, torch.bool)
         hidden = self._hidden(x, mask, int(positions.max()) + 1)
         source = (positions - self.logit_shift).clamp(min=0)
-        picked = hidden.gather(1, source[..., None].expand(-1, -1, hidden.shape[-1]))
-        logits = self._finish(self.net.head(picked), x.gather(1, positions))
-        return logits.masked_fill(self._never, -torch.inf)
+        return hidden.gather(1, source[..., None].expand(-1, -1, hidden.shape[-1]))
+
+    @torch.no_grad()
+    def _head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net.head(features).masked_fill(self._never, -torch.inf)
+
+    features_at, output_layer = _features, _head  # the step runs the output layer in chunks of rows
+
+    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
+                  positions: torch.Tensor) -> torch.Tensor:
+        """Logits `[B, m, V]` at `positions [B, m]`; the output layer runs only there."""
+        logits = self._head(self._features(x, attention_mask, positions))
+        return self._finish(logits, x.to(self.device).gather(1, positions.to(self.device)))
 
     def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.logits_at(x, attention_mask, torch.arange(x.shape[1]).expand(x.shape[0], -1))
-
-    def block_logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice) -> torch.Tensor:
-        return self.logits_at(x, attention_mask, torch.arange(x.shape[1])[block].expand(x.shape[0], -1))
 
     def encode(self, text: str, chat: bool | None = None) -> list[int]:
         """Prompt ids; `chat` (None: the model's default) wraps the text in the chat template first."""

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from sampler.denoiser import Denoiser
 from sampler.models.checkpoint import require
 from sampler.models.dit import DiT
 from sampler.models.hf_registry import ModelLoadError
@@ -70,6 +71,9 @@ class MDLMDenoiser(HubDenoiser):
 
     def _finish(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return subs(logits, tokens, self.mask_id)
+
+    # SUBS needs the tokens at the positions read, so the logits themselves are the step's features
+    features_at, output_layer = HubDenoiser.logits_at, Denoiser.output_layer
 
 
 class BD3LMDenoiser(MDLMDenoiser):

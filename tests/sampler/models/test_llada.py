@@ -75,8 +75,9 @@ def test_logits_at_reads_only_the_requested_positions(tiny):
     x = torch.tensor([llada.encode("the cat sat") + [llada.mask_id] * 4] * 2)
     positions = torch.tensor([[3, 5], [6, 4]])
     full = llada.logits(x)
-    assert torch.allclose(llada.logits_at(x, None, positions), full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
-    assert torch.allclose(llada.block_logits(x, None, slice(3, 7)), full[:, 3:7])
+    at = llada.logits_at(x, None, positions)
+    assert torch.allclose(at, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
+    assert torch.equal(llada.output_layer(llada.features_at(x, None, positions)), at)
 
 
 def test_chat_template_switch(tiny, tiny_folders):
