@@ -16,8 +16,19 @@ REPO = Path(__file__).resolve().parents[1]
     (["--max-concurrent-runs", "0"], "argument --max-concurrent-runs: '0': must be a whole number in [1, 64]"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
-def test_user_mistakes_are_one_line_with_exit_code_2(args, message):
-    done = subprocess.run([sys.executable, "app.py", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_user_mistakes_are_one_line_with_exit_code_2(args, message, capsys):
+    import app
+
+    with pytest.raises(SystemExit) as e:
+        app.main(args)
+    assert e.value.code == 2
+    out = capsys.readouterr()
+    assert out.err.strip().splitlines() == [f"{Path(sys.argv[0]).name}: error: {message}"] and out.out == ""
+
+
+def test_the_script_itself_exits_2_with_one_line():
+    done = subprocess.run([sys.executable, "app.py", "--threads", "-1"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"app.py: error: {message}"]
-    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == ["app.py: error: argument --threads: '-1': must be a whole number "
+                                                "in [0, 1024]"]
