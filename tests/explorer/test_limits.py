@@ -1,0 +1,73 @@
+"""One cost model (cell-steps = rows × steps × sequence length) for sampling requests and loaded traces."""
+import pytest
+
+from explorer.limits import Limits, cost
+from explorer.request import RunRequest
+from tools.measure_limits import synthetic_trace
+
+BASE = dict(prompt="It is a truth", model="toy", temperature=1.0, policy="topk", seed=0)
+
+
+def request(**changes) -> RunRequest:
+    return RunRequest.from_settings({**BASE, **changes})
+
+
+def test_request_cost_counts_every_run_and_the_prompt():
+    req = request(n_particles=4, gen_length=64, steps=32, block_length=64, best_of_n=True)
+    # greedy 1 row + SR-SMC 4 rows + best-of-N 4 rows, 32 steps, 6 prompt tokens + 64
+    assert Limits().request_cost(req, prompt_tokens=6) == cost(1 + 4 + 4, 32, 70) == 9 * 32 * 70
+    assert Limits().request_cost(request(n_particles=4, gen_length=64, steps=32, block_length=64), 6) == 5 * 32 * 70
+
+
+def test_threshold_policy_is_costed_at_its_worst_case_of_one_token_per_step():
+    req = request(n_particles=2, gen_length=64, steps=8, block_length=64, policy="threshold")
+    assert Limits().request_cost(req, 0) == 3 * 64 * 64
+
+
+def test_the_issue_s_hour_long_run_is_refused_with_estimate_limit_and_flag():
+    """N = 64, 512 tokens, 128 steps with best-of-N passed the old N × steps check (52.6 s per step here)."""
+    req = request(n_particles=64, gen_length=512, steps=128, block_length=512, best_of_n=True)
+    with pytest.raises(ValueError) as e:
+        Limits().check_request(req, prompt_tokens=4)
+    message = str(e.value)
+    estimate = 129 * 128 * 516
+    assert f"{estimate:,} cell-steps" in message and f"allows {Limits().max_cost:,}" in message
+    assert f"--max-cost {estimate}" in message
+    Limits(max_cost=estimate).check_request(req, prompt_tokens=4)  # what the flag does
+
+
+def test_default_settings_and_the_examples_fit():
+    for req in (request(n_particles=4, gen_length=64, steps=64, block_length=32),
+                request(n_particles=8, gen_length=64, steps=64, block_length=32, best_of_n=True)):
+        Limits().check_request(req, prompt_tokens=10)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(n_particles=65), "particles N = 65: this app allows at most 64 \\(start it with --max-particles"),
+    (dict(gen_length=600, steps=600, block_length=600), "gen length = 600: this app allows at most 512"),
+    (dict(prompt="x" * 2001), "prompt of 2001 characters: this app allows at most 2000"),
+])
+def test_settings_over_a_limit_are_named(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Limits().check_request(request(**{"n_particles": 2, "gen_length": 16, "steps": 16, **changes}), 1)
+
+
+def test_a_small_file_declaring_a_huge_replay_is_refused_before_any_replay():
+    """The issue's 40 KB upload: N = 64 and 20,000 positions took one 69.9 s render."""
+    trace = synthetic_trace(n_particles=64, length=20_000, n_steps=1)
+    with pytest.raises(ValueError, match=r"1,280,000 cell-steps to replay \(64 rows × 1 steps × 20000 positions\);"
+                                         r" this app allows 500,000.*--max-trace-cost 1280000"):
+        Limits().check_trace(trace)
+    Limits(max_trace_cost=1_280_000).check_trace(trace)
+
+
+def test_traces_loaded_together_count_together():
+    a, b = synthetic_trace(4, 100, 10), synthetic_trace(2, 100, 10)
+    assert Limits().trace_cost([a, b]) == 4 * 10 * 100 + 2 * 10 * 100
+    with pytest.raises(ValueError, match="6,000 cell-steps"):
+        Limits(max_trace_cost=5999).check_trace(a, b)
+
+
+def test_every_allowed_run_loads_back():
+    """A Run's traces together cost at most the request's estimate, so max_trace_cost ≥ max_cost loads them."""
+    assert Limits().max_trace_cost >= Limits().max_cost
