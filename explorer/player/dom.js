@@ -1,0 +1,17 @@
+// Small DOM helpers shared by the views.
+
+/** Element `tag` with attributes and children (strings become text nodes). */
+export function el(tag, attrs = {}, children = []) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    e.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of [].concat(children)) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+/** A number with `d` decimals, "–" when missing. */
+export function fmt(v, d = 2) {
+  return v === null || v === undefined || !Number.isFinite(v) ? "–" : Number(v).toFixed(d);
+}

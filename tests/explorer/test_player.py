@@ -1,0 +1,250 @@
+"""The browser player: its payload, its bundle, the Gradio component, and the exported page in real chromium.
+
+The browser tests open the standalone export from file:// with the network cut off and check what the player
+shows against the trace's own replay (`Trace.state_at`): the step shown, the token state of every particle,
+keyboard stepping, pause, the ★ explanation and text contrast.
+"""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from explorer import player as player_mod
+from explorer.payload import answer_metrics, payload
+from explorer.player import bundle, css, export_html, player
+from tests.explorer.conftest import record
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+# ----- payload ---------------------------------------------------------------------------------------------------
+def test_payload_carries_each_trace_and_is_json(smc_trace, greedy_trace):
+    p = payload({"sr-smc": smc_trace, "greedy": greedy_trace})
+    assert p["live"] is False and p["notes"] == [] and list(p["runs"]) == ["sr-smc", "greedy"]
+    run = p["runs"]["sr-smc"]
+    assert run["role"] == "sr-smc" and run["label"] == "SR-SMC"
+    assert run["steps"] == smc_trace.to_dict()["steps"] and run["initial"] == smc_trace.initial
+    assert run["metrics"]["n_texts"] == smc_trace.n_particles
+    json.dumps(p, allow_nan=False)
+    assert payload({}) == {"version": 1, "live": False, "notes": [], "runs": {}}
+
+
+def test_payload_of_a_run_still_sampling(smc_trace):
+    partial = record()
+    partial.steps, partial.final = partial.steps[:5], {}
+    p = payload({"sr-smc": partial}, live=True, notes=["previous run replaced"])
+    assert p["live"] is True and p["notes"] == ["previous run replaced"]
+    assert len(p["runs"]["sr-smc"]["steps"]) == 5 and "metrics" not in p["runs"]["sr-smc"]
+
+
+def test_payload_refuses_a_trace_in_the_wrong_slot(smc_trace, greedy_trace):
+    with pytest.raises(ValueError, match="greedy slot holds a SR-SMC trace"):
+        payload({"greedy": smc_trace})
+    with pytest.raises(ValueError, match="unknown run role"):
+        payload({"sr-smc": smc_trace, "beam": greedy_trace})
+
+
+def test_payload_shows_the_first_prompt_of_several():
+    trace = record(prompts=("the cat", "a dog sat"), n_particles=3)
+    p = payload({"sr-smc": trace})
+    assert p["runs"]["sr-smc"]["prompts"] == ["the cat"] and "2 prompts" in p["notes"][0]
+
+
+def test_pooled_metrics_count_each_distinct_text_once():
+    texts = ["a b c d", "a b c d", "a b c d", "e f g h"]
+    m = answer_metrics(texts, chosen=3)
+    assert m["distinct_texts"] == 2 and m["n_texts"] == 4
+    assert m["pooled_distinct"]["distinct_1"] == 1.0  # 8 unique words over the 2 distinct texts
+    assert m["chosen"]["distinct_1"] == 1.0
+
+
+# ----- bundle and component ---------------------------------------------------------------------------------------
+def test_bundle_wraps_every_module_once():
+    js = bundle()
+    modules = sorted(p.stem for p in player_mod.PLAYER_DIR.glob("*.js"))
+    for stem in modules:
+        assert js.count(f"const __srp_{stem} = (() => {{") == 1, stem
+    assert not re.search(r"^\s*(import|export)\s", js, re.M)
+    assert js.rstrip().endswith("return __srp_player;\n})();".rstrip())
+
+
+def test_css_survives_gradios_template_processing():
+    """Gradio evaluates css_template as a JS template literal after Handlebars: these would be rewritten."""
+    text = css()
+    for bad in ("${", "{{", "`", "\\"):
+        assert bad not in text, bad
+
+
+def test_player_component_is_a_static_template_watching_its_value(smc_trace):
+    value = payload({"sr-smc": smc_trace})
+    with gr.Blocks():
+        comp = player(value)
+    assert isinstance(comp, gr.HTML) and comp.elem_id == "sx-player"
+    assert comp.html_template == player_mod.MOUNT and "${" not in comp.html_template
+    assert "SRPlayer.mountGradio(element, props, watch)" in comp.js_on_load
+    assert str(player_mod.PLOTLY_JS) in comp.head and comp.value == value
+
+
+# ----- the exported page in chromium ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    sync = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    with sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory, smc_trace, greedy_trace):
+    path = tmp_path_factory.mktemp("export") / "run.html"
+    path.write_text(export_html({"sr-smc": smc_trace, "greedy": greedy_trace}, title="toy <run>"))
+    return path
+
+
+@pytest.fixture
+def page(browser, page_file):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, offline=True)
+    requests, errors = [], []
+    context.route("**/*", lambda route: (requests.append(route.request.url), route.continue_()
+                                         if route.request.url.startswith("file:") else route.abort()))
+    pg = context.new_page()
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(page_file.as_uri())
+    pg.wait_for_selector("#srp-player[data-state=ready]")
+    pg.requests, pg.errors = requests, errors
+    yield pg
+    assert not errors, errors
+    context.close()
+
+
+def step_shown(pg) -> int:
+    return int(pg.get_attribute("#srp-player", "data-step"))
+
+
+def wait_step(pg, t: int):
+    pg.wait_for_function(f"document.getElementById('srp-player').dataset.step === '{t}'")
+
+
+def test_export_opens_offline_on_the_last_step(page, smc_trace):
+    wait_step(page, smc_trace.n_steps)
+    assert int(page.get_attribute("#srp-player", "data-steps")) == smc_trace.n_steps
+    assert all(u.startswith("file:") for u in page.requests), page.requests
+    assert page.title() == "toy <run>"
+    OUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUT / "player-export-1440.png"), full_page=True)
+
+
+def test_replay_in_the_browser_matches_the_trace(page, smc_trace):
+    """Every frame's tokens, commit steps and inherited marks equal Trace.state_at(t, before_resample=True)."""
+    got = page.evaluate("""() => {
+      const r = document.getElementById('srp-player').srp.main;
+      return {tokens: Array.from(r.tokens), commit: Array.from(r.commit), inherited: Array.from(r.inherited),
+              roots: r.roots, weights: r.weights, N: r.N, G: r.G, T: r.T};
+    }""")
+    N, G, T, W = smc_trace.n_particles, smc_trace.length - smc_trace.prompt_width, smc_trace.n_steps, smc_trace.prompt_width
+    assert (got["N"], got["G"], got["T"]) == (N, G, T)
+    tokens = np.array(got["tokens"]).reshape(T + 1, N, G)
+    commit = np.array(got["commit"]).reshape(T + 1, N, G)
+    inherited = np.array(got["inherited"]).reshape(T + 1, N, G).astype(bool)
+    for t in range(T + 1):
+        state = smc_trace.state_at(t, before_resample=True)
+        np.testing.assert_array_equal(tokens[t], state.tokens[:, W:])
+        np.testing.assert_array_equal(commit[t], state.commit_step[:, W:])
+        np.testing.assert_array_equal(inherited[t], state.inherited[:, W:])
+        np.testing.assert_array_equal(got["roots"][t], state.roots)
+        w = np.exp(state.log_weight - state.log_weight.max())
+        np.testing.assert_allclose(got["weights"][t], w / w.sum(), rtol=1e-6)
+
+
+def test_canvas_shows_the_cursor_step_with_star_first(page, smc_trace):
+    t = smc_trace.resample_steps()[0] + 1  # right after the first resampling: inherited cells exist
+    page.evaluate(f"document.getElementById('srp-player').srp.show({t})")
+    wait_step(page, t)
+    state = smc_trace.state_at(t, before_resample=True)
+    W = smc_trace.prompt_width
+    rows = page.evaluate("""() => [...document.querySelectorAll('#srp-canvas .srp-row')].map(r => ({
+      k: Number(r.dataset.particle), order: Number(r.style.order),
+      cells: [...r.querySelectorAll('.srp-cell')].map(c => [c.textContent, c.className])}))""")
+    assert len(rows) == smc_trace.n_particles
+    for row in rows:
+        k = row["k"]
+        for g, (text, cls) in enumerate(row["cells"]):
+            assert ("srp-m" in cls) == bool(state.masked[k, W + g])
+            if not state.masked[k, W + g]:
+                word = smc_trace.vocab[int(state.tokens[k, W + g])]
+                assert text == (word.replace("\n", "↵") or "␣")
+                assert ("srp-now" in cls) == (state.commit_step[k, W + g] == t)
+    star_row = smc_trace.lineage(smc_trace.final["chosen"][0])[t - 1]  # the row holding ★'s line before step t
+    first = min(rows, key=lambda r: r["order"])
+    assert first["k"] == star_row
+    inh = sum("srp-inh" in cls for r in rows for _, cls in r["cells"])
+    assert inh > 0, "inherited-at-this-step marks right after a resampling"
+
+
+def test_keys_move_exactly_one_step_each_and_pause_stops_on_the_step_shown(page, smc_trace):
+    page.evaluate("document.getElementById('srp-player').srp.show(0)")
+    wait_step(page, 0)
+    page.click("body", position={"x": 5, "y": 5})
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(50)
+    wait_step(page, 10)
+    page.wait_for_timeout(200)
+    assert step_shown(page) == 10
+    page.keyboard.press("ArrowLeft")
+    wait_step(page, 9)
+    page.select_option("#srp-speed", "16")
+    page.click("#srp-play")
+    page.wait_for_function("Number(document.getElementById('srp-player').dataset.step) >= 11")
+    page.click("#srp-play")  # pause
+    page.wait_for_timeout(50)
+    stopped = step_shown(page)
+    page.wait_for_timeout(400)
+    assert step_shown(page) == stopped and int(page.input_value("#srp-slider")) == stopped
+    assert page.inner_text("#srp-play").strip() == "▶ Play"
+
+
+def test_slider_scrubs_and_every_view_follows(page, smc_trace):
+    page.fill("#srp-slider", "4")  # sets the value and fires input
+    wait_step(page, 4)
+    x = page.evaluate("document.getElementById('srp-tree').layout.shapes[0].x0")
+    assert x == 4
+    assert page.evaluate("document.getElementById('srp-ess').layout.shapes[0].x0") == 4
+    assert "Step 4" in page.inner_text("#srp-weights-caption")
+
+
+def test_text_contrast_is_aa_on_every_cell(page):
+    worst = page.evaluate("""() => {
+      const lum = (s) => { const [r, g, b] = s.match(/\\d+/g).slice(0, 3).map(Number).map(v => v / 255)
+        .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+      let worst = 99;
+      for (const c of document.querySelectorAll('#srp-canvas .srp-cell:not(.srp-m)')) {
+        const s = getComputedStyle(c), a = lum(s.color), b = lum(s.backgroundColor);
+        worst = Math.min(worst, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05));
+        const range = document.createRange(); range.selectNodeContents(c);
+        const text = range.getBoundingClientRect(), box = c.getBoundingClientRect(), row = c.parentNode.getBoundingClientRect();
+        if (text.width > box.width + 0.5 || box.right > row.right + 0.5) return -1;  // a word cut or sticking out
+      }
+      return worst;
+    }""")
+    assert worst >= 4.5
+
+
+def test_why_panel_names_the_rule_and_the_scores(page, smc_trace):
+    text = page.inner_text("#srp-why")
+    chosen = smc_trace.final["chosen"][0]
+    assert f"Why ★ = particle {chosen}" in text and "total log-confidence" in text
+    for score in smc_trace.final["scores"][0]:
+        assert f"{score:.2f}" in text
+    answer = page.inner_text("#srp-answer")
+    assert smc_trace.final["texts"][0][chosen].split()[0] in answer and "greedy" in answer
