@@ -1,12 +1,14 @@
-"""Write the model card `assets/austen-mdlm/README.md` from training.json and fresh samples.
+"""Write the model card `README.md` of a checkpoint folder from its training.json and fresh samples.
 
-    python -m training.model_card
+    python -m training.model_card [--folder assets/austen-mdlm]
 
-Samples: greedy confidence decoding and SR-SMC (N = 4) at τ = 0.7 and 1.0 on three held-out
-prompts, seed 0, 48 tokens in 48 steps.
+Samples: greedy position order (one particle) and SR-SMC (N = 4) at τ = 0.7 and 1.0 on three
+held-out prompts, seed 0, 48 tokens in 48 steps.
 """
+import argparse
 import json
 import platform
+from pathlib import Path
 
 import torch
 
@@ -20,7 +22,7 @@ PROMPTS = [json.loads(line)["prompt"] for line in (ASSET_DIR.parent / "heldout_p
 def samples(model) -> str:
     out = []
     for tau in (0.7, 1.0):
-        for label, n in (("greedy confidence decoding", 1), ("SR-SMC, N = 4", 4)):
+        for label, n in (("greedy position order (one particle; tokens sampled at τ)", 1), ("SR-SMC, N = 4", 4)):
             cfg = SamplerConfig(prompts=tuple(PROMPTS), gen_length=48, steps=48, n_particles=n, temperature=tau,
                                 seed=0)
             result = decode(model, cfg, record=False)
@@ -30,14 +32,36 @@ def samples(model) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    card = json.loads((ASSET_DIR / "training.json").read_text())
-    cfg = json.loads((ASSET_DIR / "config.json").read_text())
-    model = AustenDenoiser(ASSET_DIR)
-    command = card["command"]
+def training_story(card: dict, folder: Path) -> tuple[str, str]:
+    """The command(s) that reproduce the checkpoint, and one sentence on how training ended."""
+    command, best = card["command"], card["best_step"]
     schedule_steps = int(command.split("--steps ")[1].split()[0])
-    if f"--steps {card['best_step']} " not in command + " ":
-        command += f" --stop-after {card['best_step']}"  # the run was stopped early (time budget)
+    stopped = card.get("stopped_at_step", best)  # set when a run is ended by hand after its best checkpoint
+    stop = f" --stop-after {best}" if best < schedule_steps else ""
+    ended = (f"Training stopped at step {stopped} of a {schedule_steps}-step schedule (best checkpoint: step "
+             f"{best}), so the learning rate had not fully decayed." if stopped < schedule_steps
+             else f"Training ran the full {schedule_steps}-step schedule (best checkpoint: step {best}).")
+    resumed = card.get("resumed")
+    if not resumed:
+        return command + stop, ended
+    first = f"{resumed['first_command']} --stop-after {resumed['from_step']} --out {folder}"
+    again = f"{command} --resume {folder}{' --bf16' if resumed.get('bf16_autocast') else ''}{stop}"
+    ended += (f" The first run stopped at step {resumed['from_step']} (time budget) and saved only fp16 weights; "
+              f"it was resumed from them at step {resumed['from_step']} with the learning-rate schedule and data "
+              "order positioned there but a fresh AdamW state (moments at zero), "
+              + ("with bfloat16 autocast for the forward pass" if resumed.get("bf16_autocast") else "in float32")
+              + " on one CPU thread. Validation is always float32.")
+    return f"{first} && {again}", ended
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--folder", type=Path, default=ASSET_DIR, help="checkpoint folder; the card is written there")
+    folder = ap.parse_args().folder
+    card = json.loads((folder / "training.json").read_text())
+    cfg = json.loads((folder / "config.json").read_text())
+    model = AustenDenoiser(folder)
+    command, ended = training_story(card, folder if folder != ASSET_DIR else Path("assets/austen-mdlm"))
     history = "\n".join(f"| {h['step']} | {h['valid_nelbo']:.4f} | {h['minutes']:.0f} |" for h in card["history"])
     text = f"""---
 license: cc0-1.0
@@ -62,7 +86,7 @@ public-domain text.
 | command | `python -m training.build_corpus && {command}` |
 | best step | {card['best_step']} |
 | validation NELBO / token | **{card['valid_nelbo_per_token']:.4f}** nats (perplexity bound {2.718281828 ** card['valid_nelbo_per_token']:.1f}) |
-| training time | {card['minutes']:.0f} minutes to the best step on 2 CPU cores, shared with other work |
+| training time | {card['minutes']:.0f} minutes to the best step on a 2-core CPU, shared with other work |
 | licence | weights and card CC0; corpus public domain |
 
 The NELBO is the masked-diffusion bound on the negative log-likelihood (cross-entropy on masked
@@ -83,17 +107,16 @@ final pick by summed log-confidence; written by `python -m training.model_card` 
 {samples(model)}
 ## Limits
 
-Be clear about what this is: a 6.8 M-parameter model trained for about an hour on two CPU
-cores. It has Austen's vocabulary and short grammatical phrases ("she had been", "in the
+Be clear about what this is: a 6.8 M-parameter model trained for {card['minutes'] / 60:.1f} hours on a
+two-core CPU. It has Austen's vocabulary and short grammatical phrases ("she had been", "in the
 course of the house"), not sentences with a plot. Confidence-ordered decoding makes that
 worse: it commits frequent, safe tokens first, so samples run to chains of ", and she was
 ...". It is a model to watch the sampler on (weights, resampling and the repetition that
 low temperature causes all show plainly), not a language model to rely on. Its vocabulary
 holds only words seen a few times in the six novels; other words encode as `[UNK]`, which is
-never generated. Training stopped at step {card['best_step']} of a {schedule_steps}-step schedule (time
-budget), so the learning rate had not fully decayed; the loss was still falling.
+never generated. {ended}
 """
-    (ASSET_DIR / "README.md").write_text(text)
+    (folder / "README.md").write_text(text)
     print(text)
 
 

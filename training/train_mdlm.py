@@ -165,7 +165,9 @@ def main() -> None:
                     "train_tokens": len(train_ids), "unknown_rate": unk, "history": history,
                     "minutes": minutes, "torch": torch.__version__,
                     **({"resumed": {"from_step": first, "optimizer": "fresh AdamW state (not saved at the stop)",
-                                    "bf16_autocast": args.bf16}} if args.resume else {}),
+                                    "bf16_autocast": args.bf16,
+                                    "first_command": previous.get("first_command", previous["command"])}}
+                       if args.resume else {}),
                 })
 
 
