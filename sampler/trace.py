@@ -283,9 +283,12 @@ class _Check:
         return value
 
 
-def _short(value) -> str:
-    text = repr(value)
+def _clip(text: str) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short(value) -> str:
+    return _clip(repr(value))
 
 
 def validate_dict(d, source: str = "trace") -> None:
@@ -300,11 +303,11 @@ def validate_dict(d, source: str = "trace") -> None:
     """
     c = _Check(source)
     c.need(isinstance(d, dict) and "schema_version" in d, "file", "is not an SR-SMC trace: no schema_version field")
-    if d["schema_version"] != SCHEMA_VERSION:
+    if type(d["schema_version"]) is not int or d["schema_version"] != SCHEMA_VERSION:
         raise TraceFormatError(f"{source}: trace schema_version {_short(d['schema_version'])} is not supported "
                                f"(this version reads {SCHEMA_VERSION})")
     unknown = sorted(str(k) for k in d if k not in TOP_FIELDS)
-    c.need(not unknown, "trace", f"has unknown fields: {_short(', '.join(unknown))}")
+    c.need(not unknown, "trace", f"has unknown fields: {_clip(', '.join(unknown))}")
     c.obj(d, "trace", ("model", "config", "prompts", "prompt_ids", "initial", "prompt_width", "mask_id", "vocab",
                         "steps", "final"))
     c.text(d["model"], "model")
@@ -349,12 +352,22 @@ def validate_dict(d, source: str = "trace") -> None:
         c.need(len(prompt_ids[p]) <= width, f"prompt_ids[{p}]", f"must fit in prompt_width = {width}")
 
     steps = c.seq(d["steps"], "steps")
+    stats = c.obj(d.get("stats", {}), "stats")
+    for key, value in stats.items():
+        if isinstance(value, str):
+            c.text(value, f"stats.{_clip(key)}")
+        else:
+            c.need(type(value) in (int, float) and math.isfinite(value), f"stats.{_clip(key)}",
+                   "must be a finite number or a string")
+    if "n_steps" in stats:
+        c.need(stats["n_steps"] == len(steps), "stats.n_steps",
+               f"= {_short(stats['n_steps'])} but the trace holds {len(steps)} steps (a truncated trace?)")
     committed = np.zeros(R, dtype=np.int64)  # generated positions each row at step t has committed
     for t, s in enumerate(steps, start=1):
         at = f"steps[{t - 1}]"
         c.obj(s, at, STEP_FIELDS)
         extra = sorted(str(k) for k in s if k not in STEP_FIELDS)
-        c.need(not extra, at, f"has unknown fields: {_short(', '.join(extra))}")
+        c.need(not extra, at, f"has unknown fields: {_clip(', '.join(extra))}")
         c.need(type(s["step"]) is int and s["step"] == t, f"{at}.step",
                f"= {_short(s['step'])}: steps must be numbered 1, 2, 3, … (expected {t})")
         c.whole(s["block"], f"{at}.block", 0, L + 1)
@@ -395,12 +408,6 @@ def validate_dict(d, source: str = "trace") -> None:
         scores = c.seq(final["scores"], "final.scores", P)
         for p in range(P):
             c.floats(scores[p], f"final.scores[{p}]", N)
-    stats = c.obj(d.get("stats", {}), "stats")
-    for key, value in stats.items():
-        c.need(type(value) in (int, float) and math.isfinite(value), f"stats.{_short(key)}", "must be a finite number")
-    if "n_steps" in stats:
-        c.need(stats["n_steps"] == len(steps), "stats.n_steps",
-               f"= {_short(stats['n_steps'])} but the trace holds {len(steps)} steps (a truncated trace?)")
 
 
 class TraceRecorder:

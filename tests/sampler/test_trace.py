@@ -112,3 +112,90 @@ def test_trace_size_grows_with_events_not_snapshots():
         t = decode(BigramToy(), c).trace
         sizes[N, G] = sum(len(s.rows) for s in t.steps) + sum(len(s.log_weight) for s in t.steps)
         assert sizes[N, G] == N * G + N * t.n_steps  # one commit per token, one weight per row and step
+
+
+# ----- the validator: every defect of issue 9, as a named TraceFormatError -------------------------------------
+def first_resampling(d):
+    return next(s for s in d["steps"] if s["ancestors"] is not None)
+
+
+def edit(fn):
+    def change(d):
+        fn(d)
+        return d
+    return change
+
+
+@pytest.mark.parametrize("change, field", [
+    (edit(lambda d: d["steps"][2]["log_weight"].__setitem__(0, float("nan"))), r"steps\[2\].log_weight .*finite"),
+    (edit(lambda d: d["steps"][2]["log_increment"].__setitem__(1, float("inf"))), r"steps\[2\].log_increment"),
+    (edit(lambda d: d["steps"][0]["log_conf"].__setitem__(0, float("-inf"))), r"steps\[0\].log_conf .*finite"),
+    (edit(lambda d: d["final"]["scores"][0].__setitem__(0, float("nan"))), r"final.scores\[0\]"),
+    (edit(lambda d: d["vocab"].__setitem__("3", 7)), r"vocab\[3\] must be a string"),
+    (edit(lambda d: d["vocab"].__setitem__("3", "ok \ud800")), r"vocab\[3\] holds a character that is not valid text"),
+    (edit(lambda d: d["prompts"].__setitem__(0, "\udfff")), r"prompts\[0\] holds a character"),
+    (edit(lambda d: d["final"]["texts"][1].__setitem__(2, "\ud800x")), r"final.texts\[1\]\[2\]"),
+    (edit(lambda d: d.update(config=[1, 2])), r"config must be an object, not list"),
+    (edit(lambda d: d["config"].update(n_particles=6.0)), r"config.n_particles = 6.0: must be a whole number"),
+    (edit(lambda d: d["config"].update(seed={"a": 1})), r"config.seed must be a number, string"),
+    (edit(lambda d: d["steps"][0]["tokens"].__setitem__(0, 10**30)), r"steps\[0\].tokens must hold numbers in"),
+    (edit(lambda d: d["steps"][0]["tokens"].__setitem__(0, 9999)), r"steps\[0\].tokens holds token ids outside the vocab"),
+    (edit(lambda d: d["steps"][0]["tokens"].__setitem__(0, d["mask_id"])), r"must not commit the MASK token"),
+    (edit(lambda d: d["vocab"].__setitem__("1" + "0" * 30, "x")), r"vocab key '10+' must be a token id"),
+    (edit(lambda d: first_resampling(d)["ancestors"][0].__setitem__(0, 1.0)), r"ancestors\[0\] must hold whole numbers"),
+    (edit(lambda d: first_resampling(d)["ess"].__setitem__(0, "4.2")), r"ess must hold numbers only"),
+    (edit(lambda d: first_resampling(d)["ess"].__setitem__(0, 7.5)), r"ess must hold values in \(0, N = 6\]"),
+    (edit(lambda d: first_resampling(d)["resampled"].__setitem__(0, "yes")), r"resampled must hold true/false only"),
+    (edit(lambda d: d["steps"][3].update(step=9)), r"steps\[3\].step = 9: steps must be numbered 1, 2, 3"),
+    (edit(lambda d: d.update(steps=d["steps"][:5])), r"stats.n_steps = 12 but the trace holds 5 steps"),
+    (edit(lambda d: (d.update(steps=d["steps"][:5]), d["stats"].pop("n_steps"))),
+     r"steps do not complete the run"),
+    (edit(lambda d: d["steps"][0]["positions"].__setitem__(0, 0)), r"steps\[0\].positions must hold numbers in \[\d+,"),
+    (edit(lambda d: d["initial"][1].pop()), r"initial\[1\] must have \d+ entries"),
+    (edit(lambda d: d["initial"][0].__setitem__(-1, 0)), r"initial\[0\] must be MASK after prompt_width"),
+    (edit(lambda d: d.pop("final")), r"trace lacks final"),
+    (edit(lambda d: d.update(extra=1)), r"trace has unknown fields: extra"),
+    (edit(lambda d: d["steps"][1].update(note="x")), r"steps\[1\] has unknown fields: note"),
+    (edit(lambda d: d.update(model=["m"])), r"model must be a string"),
+    (edit(lambda d: d["steps"][1].__setitem__("rows", "0123")), r"steps\[1\].rows must be a list, not str"),
+    (edit(lambda d: d["stats"].update(wall_time_s=float("nan"))), r"stats.wall_time_s must be a finite number"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_every_malformed_field_is_a_named_format_error(trace, tmp_path, change, field):
+    d = change(json.loads(json.dumps(trace.to_dict())))
+    path = tmp_path / "upload.json"
+    path.write_text(json.dumps(d))  # json writes NaN/Infinity and \ud800 escapes, as a hostile file would
+    with pytest.raises(TraceFormatError, match=field) as e:
+        Trace.load(path)
+    assert str(e.value).startswith("upload.json: ")
+
+
+def test_the_recorded_trace_is_valid(trace):
+    trace.validate()
+    Trace.from_dict(json.loads(json.dumps(trace.to_dict())))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+    ('{"schema_version": 1, "x": ' + "[" * 500 + "]" * 500 + "}", "unknown fields: x"),
+    ('{"schema_version": 1, "model": ' + "9" * 5000 + "}", "not a JSON trace file"),  # the int-digits limit
+    ('{"schema_version": true}', "schema_version True is not supported"),
+], ids=["nested-100000", "nested-500", "int-5000-digits", "bool-version"])
+def test_hostile_json_is_a_format_error(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(TraceFormatError, match=message):
+        Trace.load(path)
+
+
+def test_unreadable_paths_are_format_errors(tmp_path):
+    with pytest.raises(TraceFormatError, match="folder.json: cannot be read"):
+        Trace.load((tmp_path / "folder.json").mkdir() or tmp_path / "folder.json")
+    with pytest.raises(TraceFormatError, match="missing.json: cannot be read"):
+        Trace.load(tmp_path / "missing.json")
+
+
+def test_save_refuses_nan_instead_of_writing_a_file_that_cannot_load(trace, tmp_path):
+    broken = Trace.from_dict(json.loads(json.dumps(trace.to_dict())))
+    broken.steps[0].log_weight[0] = float("nan")
+    with pytest.raises(ValueError):
+        broken.save(tmp_path / "nan.json")
