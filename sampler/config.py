@@ -1,5 +1,6 @@
 """The sampler's settings: one validated, immutable dataclass."""
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
 import torch
@@ -36,6 +37,11 @@ def resolve_dtype(name: str, device: str | torch.device) -> torch.dtype:
     return torch.bfloat16 if fast else torch.float32
 
 
+def _field(default, help_text: str):
+    """A dataclass field with one line of help (`SamplerConfig.help()`)."""
+    return field(default=default, metadata={"help": help_text})
+
+
 def _choices(literal) -> tuple[str, ...]:
     return literal.__args__
 
@@ -49,24 +55,34 @@ class SamplerConfig:
     particles, never resamples, and picks the final answer by the same score.
     """
 
-    prompts: tuple[str, ...] = ("",)
-    gen_length: int = 64
-    steps: int = 64
-    block_length: int | None = None  # None: one block of gen_length
-    temperature: float = 1.0  # 0 = argmax
-    policy: Policy = "topk"
-    threshold: float = 0.9  # ρ of the threshold policy
-    confidence: Confidence = "untempered"
-    method: Method = "smc"
-    n_particles: int = 4
-    ess_threshold: float = 0.5  # κ: resample when ESS < κ·N
-    resampling: Scheme = "multinomial"
-    resample_when: ResampleWhen = "every_step"
-    resample_every: int = 1  # k of resample_when="every_k"
-    final_pick: FinalPick = "sum_logp"
-    seed: int = 0
-    device: str = "cpu"
-    dtype: str = "auto"
+    prompts: tuple[str, ...] = _field(("",), "the prompt texts; each gets its own group of particles")
+    gen_length: int = _field(64, "tokens to generate after the prompt")
+    steps: int = _field(64, "decoding steps in all (a multiple of the number of blocks); unused by the threshold policy")
+    block_length: int | None = _field(None, "positions decoded per block, left to right (None: one block)")
+    temperature: float = _field(1.0, "τ of the proposal softmax(logits/τ); 0 = argmax")
+    policy: Policy = _field("topk", "which positions commit: the k most confident, k random, or by threshold")
+    threshold: float = _field(0.9, "ρ of the threshold policy: also commit every position with confidence ≥ ρ")
+    confidence: Confidence = _field("untempered", "log c from softmax(logits) (LLaDA) or softmax(logits/τ) (Dream)")
+    method: Method = _field("smc", "smc: SR-SMC (N = 1 is greedy confidence decoding); best_of_n: never resample")
+    n_particles: int = _field(4, "N particles per prompt")
+    ess_threshold: float = _field(0.5, "κ: resample when ESS < κ·N")
+    resampling: Scheme = _field("multinomial", "how ancestors are drawn from the weights")
+    resample_when: ResampleWhen = _field("every_step", "when the ESS is checked: every step, block ends, every k")
+    resample_every: int = _field(1, "k of resample_when = every_k")
+    final_pick: FinalPick = _field("sum_logp", "the answer: highest summed / mean log-confidence, or highest weight")
+    reward_weight: float = _field(1.0, "beyond the paper: α in log w += α·Σ log c; 1 = the paper, 0 = best-of-N")
+    repetition_penalty: float = _field(1.0, "beyond the paper: divide positive (multiply negative) logits of tokens "
+                                       "already in the particle by this; 1 = off")
+    no_repeat_ngram: int = _field(0, "beyond the paper: refuse a token that, with committed neighbours, completes an "
+                                  "n-gram already in the particle; 0 = off")
+    seed: int = _field(0, "seed of the run's torch.Generator: same seed and settings, same trace")
+    device: str = _field("cpu", "torch device to decode on")
+    dtype: str = _field("auto", "model weights' dtype; auto = bfloat16 where the hardware runs it fast")
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """One line of help per field, for the UI and the CLI."""
+        return {f.name: f.metadata["help"] for f in fields(cls)}
 
     def __post_init__(self):
         prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
@@ -101,6 +117,10 @@ class SamplerConfig:
         need(0 <= self.ess_threshold <= 1, "ess_threshold", "in [0, 1]")
         need(isinstance(self.resample_every, int) and self.resample_every >= 1, "resample_every", "an integer ≥ 1")
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer ≥ 0")
+        need(0 <= self.reward_weight <= 1, "reward_weight", "in [0, 1] (1 = the paper, 0 = best-of-N)")
+        need(1 <= self.repetition_penalty < math.inf, "repetition_penalty", "a finite number ≥ 1 (1 = off)")
+        need(isinstance(self.no_repeat_ngram, int) and (self.no_repeat_ngram == 0 or self.no_repeat_ngram >= 2),
+             "no_repeat_ngram", "0 (off) or an integer ≥ 2")
         for name, literal in (("policy", Policy), ("confidence", Confidence), ("method", Method),
                               ("resampling", Scheme), ("resample_when", ResampleWhen), ("final_pick", FinalPick)):
             need(getattr(self, name) in _choices(literal), name, "one of " + ", ".join(_choices(literal)))

@@ -21,7 +21,8 @@ from sampler import resampling
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.trace import Trace, TraceRecorder
-from sampler.unmasking import candidate_positions, draw_candidates, select_commits, transfer_counts
+from sampler.unmasking import (candidate_positions, draw_candidates, ngram_bans, penalise_repeats, present_tokens,
+                               select_commits, transfer_counts)
 
 
 @dataclass
@@ -122,22 +123,36 @@ CHUNK_ELEMENTS = 1 << 24
 def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
             cfg: SamplerConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward, then the
-    output layer and the draw chunk by chunk, in float32."""
+    output layer, the repetition controls (if on) and the draw chunk by chunk, in float32."""
     R, m = positions.shape
     features = model.features_at(x, attention_mask, positions).flatten(0, 1)  # [R·m, F]
+    known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
+    present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
     rows = max(1, CHUNK_ELEMENTS // model.vocab_size)
     tokens, log_conf = [], []
-    for chunk in features.split(rows):
-        t, c = draw_candidates(_proposal_logits(model, chunk), cfg.temperature, cfg.confidence, gen)
+    for start in range(0, R * m, rows):
+        chunk = slice(start, min(start + rows, R * m))
+        # the draw gets the only reference to the chunk's logits, so its temporaries can reuse the memory
+        t, c = draw_candidates(_proposal_logits(model, features[chunk], x, known, present, positions, chunk, cfg),
+                               cfg.temperature, cfg.confidence, gen)
         tokens.append(t)
         log_conf.append(c)
     return torch.cat(tokens).view(R, m), torch.cat(log_conf).view(R, m)
 
 
-def _proposal_logits(model: Denoiser, features: torch.Tensor) -> torch.Tensor:
-    """float32 logits `[M, V]` the draw may modify in place; MASK never drawn."""
+def _proposal_logits(model: Denoiser, features: torch.Tensor, x: torch.Tensor, known: torch.Tensor,
+                     present: torch.Tensor | None, positions: torch.Tensor, chunk: slice,
+                     cfg: SamplerConfig) -> torch.Tensor:
+    """float32 logits `[M, V]` of the flat candidates `chunk`: MASK never drawn, repetition controls applied."""
     logits = model.output_layer(features).float()
     logits[:, model.mask_id] = -torch.inf
+    if present is not None:
+        rows = torch.arange(chunk.start, chunk.stop, device=x.device) // positions.shape[1]
+        penalise_repeats(logits, present[rows], cfg.repetition_penalty)
+    if cfg.no_repeat_ngram:
+        bans = ngram_bans(x, known, positions, cfg.no_repeat_ngram, model.vocab_size, chunk)
+        bans &= (logits.isfinite() & ~bans).any(-1, keepdim=True)  # never refuse every token of a row
+        logits.masked_fill_(bans, -torch.inf)
     return logits
 
 
@@ -160,7 +175,7 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     committed = torch.zeros_like(state.x, dtype=torch.bool).scatter_(1, positions, commit)
     x = state.x.scatter(1, positions, torch.where(commit, tokens, state.x.gather(1, positions)))
     log_conf = state.log_conf.scatter(1, positions, torch.where(commit, log_c, state.log_conf.gather(1, positions)))
-    increment = torch.where(commit & log_c.isfinite(), log_c, 0.0).sum(dim=1)  # [R]; bad logits: flags below
+    increment = cfg.reward_weight * torch.where(commit & log_c.isfinite(), log_c, 0.0).sum(dim=1)  # [R]; bad: flags
     log_w = state.log_w + increment
 
     block_masked = x[:, block] == model.mask_id
@@ -169,7 +184,7 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     ess = resampling.ess(log_w.view(P, N))  # [P]
     resampled = torch.zeros(P, dtype=torch.bool, device=x.device)
     draw = None
-    if cfg.method == "smc" and N > 1 and _check_may_be_due(cfg, plan):
+    if cfg.method == "smc" and N > 1 and cfg.reward_weight > 0 and _check_may_be_due(cfg, plan):
         resampled = _check_due(cfg, plan, block_masked) & (ess < cfg.ess_threshold * N)
         drawn = resampling.resample(resampling.normalise(log_w.view(P, N)), cfg.resampling, gen)
         draw = torch.where(resampled[:, None], drawn, torch.arange(N, device=x.device).expand(P, N))

@@ -52,6 +52,51 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
     return tokens[..., 0], log_conf[..., 0].masked_fill(all_minus_inf, -math.inf)
 
 
+def present_tokens(x: torch.Tensor, known: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """`[R, V]` bool: which tokens row r already holds at its `known` positions (prompt and commits)."""
+    present = torch.zeros(x.shape[0], vocab_size + 1, dtype=torch.bool, device=x.device)
+    return present.scatter_(1, torch.where(known, x, vocab_size), True)[:, :vocab_size]
+
+
+def penalise_repeats(logits: torch.Tensor, present: torch.Tensor, penalty: float) -> torch.Tensor:
+    """The autoregressive decoders' repetition penalty on `logits [M, V]` (in place) where `present [M, V]`:
+    positive logits divided by `penalty`, negative ones multiplied."""
+    scaled = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(present, scaled, logits, out=logits)
+
+
+def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n: int, vocab_size: int,
+               flat: slice) -> torch.Tensor:
+    """`[M, V]` bool for the flat candidates `flat` of `positions [R, m]` (row-major): the tokens a candidate may
+    not take because they would complete a repeated n-gram.
+
+    The rule: token t at position j is refused when some window of n consecutive positions containing j has
+    its other n-1 positions known (prompt or committed before this step) and, with t at j, equals a window of
+    n known tokens elsewhere in the same row. Positions committed in the same step are not each other's
+    neighbours. Vectorised over rows and candidates: O(M · n² · L) comparisons.
+    """
+    R, L = x.shape
+    m = positions.shape[1]
+    S = L - n + 1  # window starts
+    rows = torch.arange(R * m, device=x.device)[flat] // m  # [M]
+    j = positions.flatten()[flat]  # [M]
+    offsets = torch.arange(n, device=x.device)
+    windows, known_w = x.unfold(1, n, 1), known.unfold(1, n, 1)  # [R, S, n]
+    complete = known_w.all(-1)  # [R, S]
+    starts = j[:, None] - offsets  # [M, n(o)]: the window holding j at offset o
+    inside = (starts >= 0) & (starts < S)
+    starts = starts.clamp(0, max(S - 1, 0))
+    hole = offsets[:, None] == offsets[None, :]  # [n(o), n(i)]
+    cand = windows[rows[:, None], starts]  # [M, n(o), n(i)]
+    usable = inside & (known_w[rows[:, None], starts] | hole).all(-1)  # [M, n(o)]
+    own = windows[rows]  # [M, S, n(i)]
+    same = ((cand[:, :, None, :] == own[:, None, :, :]) | hole[None, :, None, :]).all(-1)  # [M, n(o), S]
+    match = same & usable[:, :, None] & complete[rows][:, None, :]
+    banned_token = own.transpose(1, 2)  # [M, n(o), S]: window e's token at offset o
+    bans = torch.zeros(len(rows), vocab_size + 1, dtype=torch.bool, device=x.device)
+    return bans.scatter_(1, torch.where(match, banned_token, vocab_size).flatten(1), True)[:, :vocab_size]
+
+
 def transfer_counts(block_length: int, steps_per_block: int) -> list[int]:
     """How many positions each step of a block commits: as even as possible, extras first."""
     base, extra = divmod(block_length, steps_per_block)

@@ -42,3 +42,25 @@ def test_defaults_and_round_trip():
     assert SamplerConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ValueError, match="unknown config fields: colour"):
         SamplerConfig.from_dict({**c.to_dict(), "colour": "red"})
+
+
+def test_every_field_has_one_line_of_help():
+    help_ = SamplerConfig.help()
+    assert set(help_) == set(SamplerConfig().to_dict())
+    assert all(text and "\n" not in text for text in help_.values())
+    assert "beyond the paper" in help_["reward_weight"] and "beyond the paper" in help_["no_repeat_ngram"]
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(reward_weight=1.5), r"reward_weight = 1.5: must be in \[0, 1\]"),
+    (dict(repetition_penalty=0.9), "repetition_penalty = 0.9: must be a finite number ≥ 1"),
+    (dict(no_repeat_ngram=1), "no_repeat_ngram = 1: must be 0 \\(off\\) or an integer ≥ 2"),
+])
+def test_repetition_knobs_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerConfig(**changes)
+
+
+def test_defaults_keep_the_papers_method():
+    c = SamplerConfig()
+    assert (c.reward_weight, c.repetition_penalty, c.no_repeat_ngram) == (1.0, 1.0, 0)

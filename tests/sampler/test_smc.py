@@ -221,3 +221,48 @@ def test_threshold_policy_records_consecutive_steps_when_a_block_ends_early():
                       n_particles=2, temperature=0.0)
     result = decode(FixedLogits(torch.tensor([0.0, 5.0])), c)  # every block done in one step
     assert [s.step for s in result.trace.steps] == [1, 2] and [s.block for s in result.trace.steps] == [0, 1]
+
+
+def test_reward_weight_zero_is_best_of_n():
+    model = BigramToy(scale=3.0)
+    smc = decode(model, cfg(reward_weight=0.0, ess_threshold=1.0, n_particles=6))
+    best = decode(model, cfg(method="best_of_n", n_particles=6))
+    assert smc.generated == best.generated and smc.chosen == best.chosen and torch.equal(smc.scores, best.scores)
+    assert all(not any(s.resampled) and set(s.log_weight) == {0.0} for s in smc.trace.steps)
+    half = decode(model, cfg(reward_weight=0.5, ess_threshold=1.0, n_particles=6, resample_when="block_end"))
+    for s in half.trace.steps:  # the increment is α·Σ log c of the step's commits
+        per_row = [sum(c for r, c in zip(s.rows, s.log_conf) if r == row) for row in range(6)]
+        assert s.log_increment == pytest.approx([0.5 * v for v in per_row], abs=1e-5)
+
+
+def _repeats(tokens: list[int]) -> int:
+    return len(tokens) - len(set(tokens))
+
+
+def test_repetition_penalty_lowers_repeats():
+    model = BigramToy(scale=3.0)
+    c = cfg(n_particles=16, method="best_of_n", gen_length=8, steps=8, block_length=8)  # 10 tokens, 10 words
+    plain = [decode(model, c.replace(seed=s)).generated[0] for s in range(4)]
+    penalised = [decode(model, c.replace(seed=s, repetition_penalty=5.0)).generated[0] for s in range(4)]
+    count = lambda runs: sum(_repeats([2, 3] + g) for run in runs for g in run)  # noqa: E731 (prompt "the cat")
+    assert count(penalised) < 0.85 * count(plain)  # 188 against 247 when written
+
+
+def _ngrams(seq: list[int], n: int) -> list[tuple]:
+    return [tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)]
+
+
+@pytest.mark.parametrize("n,policy", [(2, "topk"), (3, "topk"), (3, "random")])
+def test_no_repeat_ngram_never_commits_a_repeated_ngram(n, policy):
+    """One commit per step: every n-gram is completed by a token whose neighbours were committed before."""
+    model = BigramToy(scale=3.0)
+    c = cfg(prompts=("the cat sat",), n_particles=8, gen_length=16, steps=16, block_length=16, no_repeat_ngram=n,
+            policy=policy)
+    for seed in range(3):
+        result = decode(model, c.replace(seed=seed))
+        for g in result.generated[0]:
+            grams = _ngrams([0, 1, 2] + g, n)
+            assert len(grams) == len(set(grams)), (n, g)
+    plain = [g for s in range(3) for g in decode(model, c.replace(seed=s, no_repeat_ngram=0)).generated[0]]
+    assert any(len(set(_ngrams([0, 1, 2] + g, n))) < len(_ngrams([0, 1, 2] + g, n)) for g in plain), \
+        "the test needs repeats without the rule"

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from sampler.unmasking import draw_candidates, select_commits, transfer_counts
+from sampler.unmasking import (draw_candidates, ngram_bans, penalise_repeats, present_tokens, select_commits,
+                               transfer_counts)
 
 
 def chi2_critical(df: int, z: float = 3.09) -> float:
@@ -104,3 +105,25 @@ def test_random_policy_picks_uniformly_among_eligible():
     assert (commit.sum(1) == 1).all() and not commit[:, 2].any()
     freq = commit.float().mean(0)
     assert torch.allclose(freq[[0, 1, 3]], torch.full((3,), 1 / 3), atol=0.02)
+
+
+def test_ngram_bans_refuse_exactly_the_completing_tokens():
+    M = 9  # mask id
+    x = torch.tensor([[1, 2, 3, 1, M, 5, 2, M]])
+    known = x != M
+    positions = torch.tensor([[4, 7]])
+    bans = ngram_bans(x, known, positions, 2, 10, slice(0, 2))
+    # position 4: after "1" → "2" would repeat (1, 2); before "5" nothing ends in 5 elsewhere
+    assert bans[0].nonzero().flatten().tolist() == [2]
+    # position 7: after "2" → "3" would repeat (2, 3)
+    assert bans[1].nonzero().flatten().tolist() == [3]
+    tri = ngram_bans(x, known, positions, 3, 10, slice(0, 2))
+    assert tri[0].nonzero().flatten().tolist() == []  # (3, 1, t) needs a 3-gram starting "3 1": none; (1, t, 5) none
+    assert tri[1].nonzero().flatten().tolist() == []  # (5, 2, t): no "5 2 ·" elsewhere
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
+    logits = torch.tensor([[2.0, -2.0, 1.0]])
+    present = present_tokens(torch.tensor([[0, 1, 9]]), torch.tensor([[True, True, False]]), 3)
+    assert present.tolist() == [[True, True, False]]
+    assert penalise_repeats(logits, present, 2.0).tolist() == [[1.0, -4.0, 1.0]]
