@@ -1,9 +1,11 @@
 """Trace files: round trips, the shipped examples, and a named error for every bad upload."""
 import json
+from pathlib import Path
 
 import pytest
 
 from explorer import io
+from explorer.limits import Limits
 from explorer.runs import Run
 from explorer.views.canvas import canvas_html
 from explorer.views.summary import run_table
@@ -84,3 +86,30 @@ def test_shipped_examples_load_and_render(name):
     assert 'data-run="sr-smc"' in canvas_html(smc.frame(t))
     assert len(tree_figure(smc, t, smc.chosen).data[2].x) == (smc.n_steps + 1) * smc.n_particles
     assert list(run_table(list(runs.values())).columns[1:]) == [r.label for r in runs.values()]
+
+
+def test_loading_is_all_or_nothing_and_checks_the_limit_before_any_replay(smc_trace, greedy_trace, tmp_path,
+                                                                          monkeypatch):
+    good = smc_trace.save(tmp_path / "sr-smc.json")
+    bad = corrupt(greedy_trace.to_dict(), tmp_path, "greedy.json",
+                  lambda d: d["steps"][0]["log_weight"].__setitem__(0, float("nan")))
+    built = []
+    monkeypatch.setattr(Run, "from_trace", classmethod(lambda cls, t: built.append(t)))
+    with pytest.raises(TraceFormatError, match=r"greedy.json: corrupt trace: steps\[0\].log_weight"):
+        io.load_runs([good, bad])
+    cost = smc_trace.n_rows * smc_trace.n_steps * smc_trace.length
+    with pytest.raises(ValueError, match=f"{cost:,} cell-steps to replay"):
+        io.load_runs([good], Limits(max_trace_cost=cost - 1))
+    assert built == []  # nothing replayed, nothing returned
+
+
+def test_download_folders_stay_bounded_over_100_runs(smc_run, greedy_run, tmp_path):
+    root = tmp_path / "downloads"
+    sizes = []
+    for _ in range(100):
+        paths = io.write_runs({"sr-smc": smc_run, "greedy": greedy_run}, root)
+        assert all(Path(p).is_file() for p in paths)  # this run's files are there to serve
+        sizes.append(sum(f.stat().st_size for f in root.rglob("*") if f.is_file()))
+    one_run = sum(Path(p).stat().st_size for p in paths)
+    assert len(list(root.iterdir())) == io.KEEP_DOWNLOADS
+    assert sizes[-1] == io.KEEP_DOWNLOADS * one_run == max(sizes)
