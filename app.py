@@ -2,26 +2,33 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--model austen-mdlm] [--max-concurrent-runs 1] [--threads 1]
 
-This is the one place that runs the sampler. `Sampler` turns the run panel's settings into
-one `SamplerConfig` per run (greedy, SR-SMC, optionally best-of-N: same prompt and seed),
-checks them against the app's limits and the model, and decodes them; `explorer/` only
-replays the traces. On a Hugging Face Space with ZeroGPU, `decode_all` is wrapped by
-`spaces.GPU`; without the `spaces` package that wrapper is a no-op.
+This is the one place that runs the sampler. `Sampler` checks a run-panel request
+(`explorer.request.RunRequest`) against the app's limits and the model, then decodes
+greedy, SR-SMC and optionally best-of-N (same prompt and seed) in a worker thread: a
+`SamplingJob` whose `updates()` the page streams while it runs and whose `cancel()` stops
+the decode within one step. `explorer/` only replays the traces. On a Hugging Face Space
+with ZeroGPU, `decode_all` is wrapped by `spaces.GPU`; without the `spaces` package that
+wrapper is a no-op.
 """
 import argparse
+import dataclasses
 import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
 from explorer.limits import Limits
+from explorer.request import RunRequest
 from explorer.runs import LABELS
 from explorer.ui import build_ui, launch_kwargs
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hf_registry import ModelLoadError
-from sampler.smc import decode
-from sampler.trace import Trace
+from sampler.smc import StepInfo, decode
+from sampler.trace import Trace, TraceRecorder
 
 try:
     import spaces
@@ -32,28 +39,10 @@ except ImportError:
         return fn
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-WHOLE_NUMBERS = ("n_particles", "gen_length", "steps", "block_length", "seed", "resample_every")
 
 
-def configs(settings: dict) -> dict[str, SamplerConfig]:
-    """The run panel's settings as one config per role, all on the same prompt and seed.
-
-    Raises ValueError naming the first invalid setting.
-    """
-    fields = {k: v for k, v in settings.items() if k not in ("prompt", "model", "best_of_n")}
-    for name in WHOLE_NUMBERS:
-        value = fields[name]
-        if not isinstance(value, (int, float)) or value != int(value):
-            raise ValueError(f"{name.replace('_', ' ')} = {value!r}: must be a whole number")
-        fields[name] = int(value)
-    if fields["n_particles"] < 2:
-        raise ValueError(f"particles N = {fields['n_particles']}: use N ≥ 2 (N = 1 is the greedy run itself, "
-                         "which every Run includes)")
-    cfg = SamplerConfig(prompts=(str(settings["prompt"]),), device=DEVICE, **fields)
-    out = {"greedy": cfg.replace(n_particles=1), "sr-smc": cfg}
-    if settings.get("best_of_n"):
-        out["best-of-n"] = cfg.replace(method="best_of_n")
-    return out
+class Cancelled(Exception):
+    """The run was stopped (Stop pressed, the tab closed) before it finished."""
 
 
 def planned_steps(cfg: SamplerConfig) -> int:
@@ -61,34 +50,153 @@ def planned_steps(cfg: SamplerConfig) -> int:
     return cfg.gen_length if cfg.policy == "threshold" else cfg.steps
 
 
+def planned_work(cfg: SamplerConfig) -> int:
+    """Rows × planned steps: the sequence forwards one run will do at most."""
+    return len(cfg.prompts) * cfg.n_particles * planned_steps(cfg)
+
+
 @gpu
-def decode_all(model: Denoiser, cfgs: dict[str, SamplerConfig], progress) -> dict[str, Trace]:
-    """Decode every config in turn, reporting progress over all of them; traces by role."""
-    total, done, traces = sum(planned_steps(c) for c in cfgs.values()), 0, {}
+def decode_all(model: Denoiser, cfgs: dict[str, SamplerConfig], progress,
+               on_step: Callable[[str, StepInfo], None] | None = None) -> dict[str, Trace]:
+    """Decode every config in turn; traces by role.
+
+    `progress((done, total), desc=...)` counts rows × steps over all runs; `on_step(role, info)`
+    sees every step first and may raise (e.g. `Cancelled`) to stop the decode there.
+    """
+    total, done, traces = sum(planned_work(c) for c in cfgs.values()), 0, {}
     for role, cfg in cfgs.items():
-        def observe(info, done=done, label=LABELS[role]):
-            progress((done + info.step, total), desc=f"{label}: step {info.step}")
+        rows = len(cfg.prompts) * cfg.n_particles
+
+        def observe(info, done=done, role=role, rows=rows):
+            if on_step is not None:
+                on_step(role, info)
+            progress((done + rows * info.step, total), desc=f"{LABELS[role]}: step {info.step}")
         traces[role] = decode(model, cfg, observers=(observe,)).trace
-        done += planned_steps(cfg)
+        done += planned_work(cfg)
     return traces
 
 
+def live_recorder(model: Denoiser, cfg: SamplerConfig) -> TraceRecorder:
+    """A recorder for the steps of a single-prompt run as they are made (for streaming)."""
+    ids = model.encode(cfg.prompts[0])
+    x0 = torch.tensor([ids + [model.mask_id] * cfg.gen_length])
+    return TraceRecorder(model, cfg, [ids], x0, len(ids))
+
+
+@dataclass
+class Snapshot:
+    """Where a sampling job stands: rows × steps done of the total, and the runs so far by role
+    (finished runs complete; the running one partial, `final == {}`)."""
+
+    done: int
+    total: int
+    desc: str
+    traces: dict[str, Trace]
+    finished: bool
+
+
+class SamplingJob:
+    """One Run press decoding in a daemon thread; the page polls `snapshot()` and calls `cancel()`
+    when the client stops or leaves (the decode then raises `Cancelled` at its next step)."""
+
+    def __init__(self, model: Denoiser, cfgs: dict[str, SamplerConfig]):
+        self.model, self.cfgs = model, cfgs
+        self.cancelled = threading.Event()
+        self.done, self.total, self.desc = 0, sum(planned_work(c) for c in cfgs.values()), "starting"
+        self.recorders: dict[str, TraceRecorder] = {}
+        self.vocab: dict[int, str] = {}
+        self.traces: dict[str, Trace] | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="sr-smc-decode", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            self.traces = decode_all(self.model, self.cfgs, self._progress, on_step=self._on_step)
+        except BaseException as e:  # handed to the consumer by result()
+            self.error = e
+            if isinstance(e, Cancelled):
+                print(f"run cancelled: decode stopped after {self.done:,} of {self.total:,} rows × steps", flush=True)
+
+    def _progress(self, fraction, desc: str = "") -> None:
+        self.done, self.desc = fraction[0], desc
+
+    def _on_step(self, role: str, info: StepInfo) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("the run was stopped")
+        if role not in self.recorders:
+            self.recorders[role] = live_recorder(self.model, self.cfgs[role])
+        self.recorders[role](info)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` s for the decode to end; whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> Snapshot:
+        """The runs so far: partial traces (steps so far, vocabulary of the tokens used) while running."""
+        if self.traces is not None:
+            return Snapshot(self.total, self.total, "done", dict(self.traces), True)
+        traces = {}
+        for role, recorder in list(self.recorders.items()):
+            trace = recorder.trace
+            steps = list(trace.steps)
+            used = {i for row in trace.initial for i in row} | {i for s in steps for i in s.tokens}
+            new = sorted(used - self.vocab.keys())
+            self.vocab.update(zip(new, self.model.token_strings(new)))
+            traces[role] = dataclasses.replace(trace, steps=steps, vocab={i: self.vocab[i] for i in sorted(used)},
+                                               final={}, stats={})
+        return Snapshot(self.done, self.total, self.desc, traces, False)
+
+    def updates(self, interval: float = 0.3) -> Iterator[Snapshot]:
+        """A snapshot at once, then at most one every `interval` s while the decode runs, then the finished one.
+
+        Raises the decode's error (`Cancelled` after `cancel()`); the caller cancels on exit.
+        """
+        yield self.snapshot()
+        while not self.wait(interval):
+            yield self.snapshot()
+        if self.error is not None:
+            raise self.error
+        yield self.snapshot()
+
+    def result(self) -> dict[str, Trace]:
+        """The traces by role once finished (blocks); raises the decode's error."""
+        self.wait()
+        if self.error is not None:
+            raise self.error
+        return dict(self.traces)
+
+
 class Sampler:
-    """The app's sampling function: settings dict → traces by role, on models loaded at start."""
+    """The app's sampling function: run-panel settings → a `SamplingJob`, on models loaded at start."""
 
     def __init__(self, models: dict[str, Denoiser], limits: Limits):
         self.models, self.limits = models, limits
 
-    def __call__(self, settings: dict, progress=lambda *a, **k: None) -> dict[str, Trace]:
-        cfgs = configs(settings)
-        self.limits.check(cfgs["sr-smc"])
-        name = settings["model"]
-        if name not in self.models:
-            raise ValueError(f"model {name!r} is not offered by this app; choose one of {', '.join(self.models)}")
-        model = self.models[name]
-        prompt_length = len(model.encode(cfgs["sr-smc"].prompts[0]))
+    def start(self, settings: dict) -> SamplingJob:
+        """Check the settings, the limits and the model (ValueError naming the problem), then start decoding."""
+        request = RunRequest.from_settings(settings)
+        if request.model not in self.models:
+            raise ValueError(f"model {request.model!r} is not offered by this app; choose one of "
+                             f"{', '.join(self.models)}")
+        model = self.models[request.model]
+        cfgs = request.configs(DEVICE)
+        prompt_length = len(model.encode(request.prompt))
+        self.limits.check_request(request, prompt_length)
         cfgs["sr-smc"].check_model(model.max_length, [prompt_length], model.required_block_length)
-        return decode_all(model, cfgs, progress)
+        return SamplingJob(model, cfgs)
+
+    def __call__(self, settings: dict) -> dict[str, Trace]:
+        """Decode to the end (for scripts such as tools/make_examples.py): traces by role."""
+        return self.start(settings).result()
 
 
 def load_models(names: list[str]) -> dict[str, Denoiser]:

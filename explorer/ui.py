@@ -1,293 +1,391 @@
-"""The Gradio page: run panel, one step cursor driving every view, summary tables, trace files.
+"""The Gradio page: the run panel on the left, the browser-side player on the right.
 
-`build_ui(sample, ...)` gets the sampling function from `app.py` (the only place that runs a
-model); everything here replays traces. Loaded runs live in a `gr.State` as
-`{role: Run}`, so a failed request leaves the earlier runs, and the settings, in place.
-Sampling runs in its own queue group with a concurrency limit; playback handlers have no
-limit and never wait behind it.
+The server is involved only when runs arrive — sampled (streamed step by step while the
+decode runs), loaded from an example or uploaded; every step change, Play and the views
+happen in the browser (`explorer.player`). `build_ui(sampler, ...)` gets app.py's
+`Sampler` (the only thing that runs a model). Loaded runs live in a `gr.State` as
+`{role: Trace}` and are replaced only when a request succeeds, so a failed or stopped request
+leaves the earlier runs, and the settings, in place. Download files are written into
+Gradio's own cache folder, which `delete_cache` empties on a schedule.
 """
 import functools
-from collections.abc import Callable
+import html
+import inspect
+import re
+import typing
+import uuid
+from dataclasses import MISSING, fields
+from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from explorer import io
 from explorer.limits import Limits
-from explorer.runs import LABELS, ROLES, Run
-from explorer.views.canvas import CANVAS_CSS, canvas_html, legend_html
-from explorer.views.ess import ess_figure
-from explorer.views.heatmap import heatmap_figure
-from explorer.views.summary import particle_table, run_table, runs_markdown
-from explorer.views.tree import tree_figure
-from explorer.views.weights import weights_figure
+from explorer.payload import payload
+from explorer.player import export_html, player
+from explorer.request import APP_FIXED
+from explorer.runs import LABELS, ROLES, role_of
 from sampler.config import SamplerConfig
 from sampler.trace import Trace, TraceFormatError
 
-# settings dict -> traces by role; raises ValueError naming the bad setting
-SampleFn = Callable[[dict, gr.Progress], dict[str, Trace]]
-
 LIMITS = Limits()
-SPEEDS = [1, 2, 4, 8, 16]  # steps per second
-MIN_TICK_S = 0.25  # faster speeds advance several steps per tick instead of ticking faster
+STREAM_INTERVAL_S = 0.3  # at most one partial update of a streaming run per this many seconds
+DELETE_CACHE = (60, 900)  # every minute, remove download and upload files older than 15 minutes
 
-CSS = CANVAS_CSS + """
-#sx-transport {align-items: end;}
-#sx-transport button {min-width: 4.5em; white-space: nowrap;}
-"""
-
-# ←/→ move the cursor, space plays/pauses, unless the focus is in a field (or, for space, on a button)
-KEYS_JS = """
-<script>
-document.addEventListener("keydown", (e) => {
-  const tag = (e.target.tagName || "").toLowerCase();
-  if (["input", "textarea", "select"].includes(tag) || e.target.isContentEditable) return;
-  if (e.key === " " && tag === "button") return;  // space presses the focused button itself
-  const id = {ArrowLeft: "sx-prev", ArrowRight: "sx-next", " ": "sx-play"}[e.key];
-  const button = id && document.querySelector("#" + id);
-  if (button) { e.preventDefault(); button.click(); }
-});
-</script>
+CSS = """
+/* Gradio's container clips with overflow: hidden, which makes it a scroll container and stops the player's
+   sticky transport from sticking to the page; clip also cuts overflow but scrolls nothing */
+.gradio-container {overflow: clip visible !important;}
+#sx-header h1 {margin: 0;}
+#sx-header p {margin: 0.2em 0 0;}
+#sx-panel {position: sticky; top: 0; align-self: start; max-height: 100vh; overflow-y: auto;}
+#sx-status {min-height: 1.5em;}
+@media (max-width: 700px) {
+  #sx-panel {position: static; max-height: none;}
+}
 """
 
 TEACHING = """
-### What am I looking at?
 **Masked diffusion decoding** starts from a row of masks and, step by step, commits some
-positions to tokens. The **confidence** of a token is the probability the model gave to the
-token it drew (colour on the canvas).
+positions to tokens. A token's **confidence** is the probability the model gave to the token it drew.
 
-**SR-SMC** runs *N* copies (**particles**) at once. Each particle has a **weight**: at every
-step its log-weight grows by the log-confidence of the tokens it just committed (the
-*self-reward*, **Δ** on the weight bars). Particles that commit confident tokens gain weight.
+**SR-SMC** runs *N* copies (**particles**) at once. At every step a particle's log-weight changes by
+the log-confidence of the tokens it just committed (the *self-reward* **Δ**). Δ is a log-probability,
+so it is always ≤ 0: every particle loses weight, confident particles *lose less*, and so gain weight
+*relative* to the others.
 
-**ESS** (effective sample size, 1/Σw̄²) counts how many particles really matter: N when
-all weights are equal, 1 when one particle has all of it. When ESS falls under κ·N the
-sampler **resamples**: it draws N new particles from the old ones in proportion to their
-weights, so heavy particles are copied and light ones vanish, and all weights reset. A copied
-particle's tokens are **inherited** (hatched cells); the tree shows who descends from whom.
+**ESS** (effective sample size, 1/Σw̄²) counts how many particles really matter: N when all weights
+are equal, 1 when one particle holds all of it. When ESS falls under κ·N the sampler **resamples**:
+it draws N new particles in proportion to the weights, so heavy particles are copied and light ones
+vanish, and the weights reset. The last step never resamples: the final pick needs the weights.
 
-**Greedy** decoding is the same loop with a single particle: no weights, no resampling.
-With temperature τ = 0 every particle is identical and SMC cannot help.
-
-*Keys:* ← / → step, space play/pause (when no text field has focus).
+**★** is the answer: the final particle with the best *final score* — by default its total
+log-confidence (`sum_logp`), not its weight — so the heaviest particle is not always ★.
+**Greedy** decoding is the same loop with one particle; **best-of-N** runs N particles that never
+resample and picks by the same score. With τ = 0 every particle is identical and SMC cannot help.
 """
+
+# one line of help per setting; a SamplerConfig field's own `metadata["help"]` takes precedence
+HELP = {
+    "prompt": "The text every run continues.",
+    "model": "The masked diffusion language model that decodes.",
+    "n_particles": "Particles N that SR-SMC (and best-of-N) run side by side; greedy is N = 1.",
+    "temperature": "τ of the token draws; 0 = argmax (all particles identical, so SMC cannot help).",
+    "gen_length": "Tokens generated after the prompt.",
+    "steps": "Denoising steps in all: a multiple of the number of blocks (the threshold policy sets its own).",
+    "block_length": "Decode left to right in blocks of this many tokens: a divisor of gen length.",
+    "policy": "Which masked positions commit each step: the k most confident, all above ρ, or random ones.",
+    "ess_threshold": "κ: resample when ESS < κ·N (0 = never, 1 = whenever the weights differ).",
+    "resampling": "How the N new particles are drawn from the weights.",
+    "seed": "Same seed and settings → the same runs.",
+    "best_of_n": "Also run N independent particles that never resample, picked by the same final score.",
+    "resample_when": "When the ESS is checked: after every step, at each block's end, or every k steps.",
+    "resample_every": "k, the steps between ESS checks when 'Check the ESS' is every_k.",
+    "final_pick": "How ★ is chosen among the final particles: total or mean log-confidence, or the largest weight.",
+    "confidence": "Self-reward from the model's own probability (untempered) or from the tempered draw.",
+    "threshold": "ρ: the threshold policy commits every masked position whose confidence exceeds ρ.",
+}
+PAPER_FIELDS = ("n_particles", "temperature", "gen_length", "steps", "block_length", "policy", "ess_threshold",
+                "resampling", "seed", "resample_when", "resample_every", "final_pick", "confidence", "threshold")
+OPTIONAL_BOOL = {"auto": None, "on": True, "off": False}  # a `bool | None` setting as a three-way switch
+
+
+def _field_help(name: str) -> str:
+    meta = {f.name: f.metadata for f in fields(SamplerConfig)}.get(name, {})
+    return meta.get("help") or HELP.get(name, "")
+
+
+def _beyond_the_paper() -> list:
+    """SamplerConfig fields the paper does not have (knobs added later), in declaration order."""
+    return [f for f in fields(SamplerConfig) if f.name not in PAPER_FIELDS and f.name not in APP_FIXED]
+
+
+def _knob(f) -> gr.components.Component:
+    """A run-panel control for a SamplerConfig field by its annotation; the default is the field's (the paper's)."""
+    hint = typing.get_type_hints(SamplerConfig)[f.name]
+    label, info = f.metadata.get("label", f.name.replace("_", " ")), _field_help(f.name)
+    default = None if f.default is MISSING else f.default
+    args = typing.get_args(hint)
+    if set(args) == {bool, type(None)}:
+        return gr.Radio(list(OPTIONAL_BOOL), value={v: k for k, v in OPTIONAL_BOOL.items()}[default], label=label,
+                        info=info)
+    if hint is bool:
+        return gr.Checkbox(default, label=label, info=info)
+    if typing.get_origin(hint) is typing.Literal:
+        return gr.Dropdown(list(args), value=default, label=label, info=info)
+    return gr.Number(default, precision=0 if hint is int else None, label=label, info=info)
+
+
+def markdown_text(value) -> str:
+    """`value` as literal text inside Markdown: HTML escaped, Markdown punctuation backslashed."""
+    return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", html.escape(str(value), quote=False))
+
+
+def describe(traces: dict[str, Trace]) -> str:
+    """One Markdown line per run: model, prompt and the settings that shape it (trace fields escaped)."""
+    lines = []
+    for role in ROLES:
+        if role not in traces:
+            continue
+        t, c = traces[role], traces[role].config
+        resampling = (f", resample {markdown_text(c.get('resampling'))} when ESS < "
+                      f"{markdown_text(c.get('ess_threshold'))}·N ({markdown_text(c.get('resample_when'))})"
+                      if role == "sr-smc" else "")
+        lines.append(f"- **{LABELS[role]}** on {markdown_text(t.model)}: N = {t.n_particles}, "
+                     f"τ = {markdown_text(c.get('temperature'))}, {markdown_text(c.get('gen_length'))} tokens in "
+                     f"{t.n_steps} steps, seed {markdown_text(c.get('seed'))}{resampling}")
+    return "\n".join(lines)
+
+
+def traces_of(runs: dict) -> dict[str, Trace]:
+    """Traces by role from `io`'s loaders (transitional: they still wrap each trace in a `Run`)."""
+    return {role: getattr(run, "trace", run) for role, run in runs.items()}
 
 
 def user_errors(fn):
-    """Turn the expected failures of a handler into a `gr.Error` naming the problem."""
+    """Turn a handler's expected failures into a `gr.Error` naming the problem (generators too)."""
+    def as_gr_error(e: Exception) -> gr.Error:
+        return gr.Error(str(e) or type(e).__name__)
+
+    expected = (ValueError, TraceFormatError, FileNotFoundError, KeyError, IndexError)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except expected as e:
+                raise as_gr_error(e) from e
+        return stream
+
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (ValueError, TraceFormatError, FileNotFoundError, KeyError, IndexError) as e:
-            raise gr.Error(str(e) or type(e).__name__) from e
+        except expected as e:
+            raise as_gr_error(e) from e
     return wrapped
 
 
-def main_run(runs: dict[str, Run]) -> Run | None:
-    """The run the cursor, tree, ESS, weights and heatmap follow: SR-SMC if loaded."""
-    return next((runs[r] for r in ROLES if r in runs), None)
+def cache_folder() -> Path:
+    """A fresh folder inside Gradio's cache for files the page serves, so Gradio serves them without a copy
+    and `delete_cache` removes them; emptied folders of earlier downloads are removed here."""
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob("sr-smc-*"):
+        if old.is_dir() and not any(old.iterdir()):
+            old.rmdir()
+    folder = cache / f"sr-smc-{uuid.uuid4().hex}"
+    folder.mkdir()
+    return folder
 
 
-def tick_plan(speed: float) -> tuple[float, int]:
-    """Timer interval (s) and steps per tick of a playback speed in steps per second."""
-    interval = max(1.0 / speed, MIN_TICK_S)
-    return interval, max(1, round(speed * interval))
+def trace_files(traces: dict[str, Trace]) -> list[str]:
+    """Every run's trace as `<role>.json` in a fresh cache folder; the paths, in role order."""
+    folder = cache_folder()
+    return [str(traces[role].save(folder / f"{role}.json")) for role in ROLES if role in traces]
 
 
-def render(runs: dict[str, Run], t: int, particle: int | None, baseline: str | None):
-    """Every view at step t: main canvas, baseline canvas, tree, ESS, weights, heatmap."""
-    main = main_run(runs or {})
-    if main is None:
-        empty = '<div class="sx-canvas">Nothing loaded yet: press Run, load an example or upload a trace.</div>'
-        return empty, "", None, None, None, None
-    frame = main.frame(t or 0)
-    particle = main.chosen if particle is None or not 0 <= int(particle) < main.n_particles else int(particle)
-    base = runs.get(baseline) if baseline != main.role else None
-    base_html = (canvas_html(base.frame(frame.t)) if base else
-                 '<div class="sx-canvas">No baseline run loaded (upload a greedy trace next to the SR-SMC one).</div>')
-    return (canvas_html(frame, particle), base_html, tree_figure(main, frame.t, particle),
-            ess_figure(main, frame.t), weights_figure(frame, particle), heatmap_figure(frame, particle))
+def panel_settings(traces: dict[str, Trace], names: list[str], models: list[str]) -> list:
+    """Run-panel values that reproduce loaded runs (from the SR-SMC or best-of-N trace, else greedy's);
+    `gr.skip()` for what the traces do not say or this app cannot offer."""
+    main = next((traces[r] for r in ROLES if r in traces), None)
+    config = dict(main.config) if main else {}
+    values = []
+    for name in names:
+        if name == "prompt":
+            values.append(main.prompts[0] if main and main.prompts else gr.skip())
+        elif name == "model":
+            values.append(main.model if main and main.model in models else gr.skip())
+        elif name == "best_of_n":
+            values.append("best-of-n" in traces)
+        elif name == "n_particles" and role_of(main) == "greedy":
+            values.append(gr.skip())
+        elif name in config:
+            value = config[name]
+            values.append({v: k for k, v in OPTIONAL_BOOL.items()}[value] if name in _optional_bools() else value)
+        else:
+            values.append(gr.skip())
+    return values
 
 
-def loaded(runs: dict[str, Run], notes: tuple[str, ...] | list[str] = ()):
-    """Outputs after new runs arrive: state, cursor at the last step, particle and baseline pickers,
-    tables, download files and a description."""
-    main = main_run(runs)
-    ordered = [runs[r] for r in ROLES if r in runs]
-    others = [r for r in ROLES if r in runs and r != main.role]
-    return (runs,
-            gr.Slider(minimum=0, maximum=max(main.n_steps, 1), value=main.n_steps, step=1),
-            gr.Dropdown(choices=[(f"particle {i}" + (" ★" if i == main.chosen else ""), i)
-                                 for i in range(main.n_particles)], value=main.chosen),
-            gr.Radio(choices=[(LABELS[r], r) for r in others], value=("greedy" if "greedy" in others else
-                                                                       (others[0] if others else None))),
-            run_table(ordered), particle_table(ordered), io.write_runs(runs),
-            "\n".join([runs_markdown(ordered), *(f"- ⚠ {n}" for n in notes)]))
+@functools.cache
+def _optional_bools() -> frozenset[str]:
+    hints = typing.get_type_hints(SamplerConfig)
+    return frozenset(n for n, h in hints.items() if set(typing.get_args(h)) == {bool, type(None)})
 
 
-def build_ui(sample: SampleFn | None, models: list[str], limits: Limits = LIMITS,
-             max_concurrent_runs: int = 1) -> gr.Blocks:
-    """The whole page. `sample` is None when no model can run (playback of traces only)."""
+def with_parameters(fn, names: list[str]):
+    """`fn(*values)` presented to Gradio (and its API) with one named parameter per setting."""
+    fn.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+    return fn
+
+
+def progress_line(done: int, total: int, desc: str) -> str:
+    share = done / total if total else 0.0
+    bar = "▰" * round(10 * share) + "▱" * (10 - round(10 * share))
+    return f"Sampling {bar} {share:.0%} — {desc} ({done:,} of {total:,} rows × steps)"
+
+
+def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent_runs: int = 1,
+             delete_cache: tuple[int, int] | None = DELETE_CACHE) -> gr.Blocks:
+    """The whole page. `sampler` (app.Sampler: `start(settings) -> SamplingJob`) is None when no model
+    can run (playback of traces only)."""
     defaults = SamplerConfig()
-    with gr.Blocks(title="SR-SMC Explorer") as demo:
+    with gr.Blocks(title="SR-SMC Explorer", delete_cache=delete_cache, fill_width=True) as demo:
         runs_state = gr.State({})
-        playing = gr.State(False)
-        gr.Markdown("# SR-SMC Explorer\nSelf-Rewarding Sequential Monte Carlo on a masked diffusion language "
-                    "model, played back step by step beside greedy confidence decoding on the same prompt and seed.")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                with gr.Group():
-                    prompt = gr.Textbox("It is a truth universally acknowledged", label="Prompt", lines=2,
-                                        max_length=limits.max_prompt_chars, elem_id="sx-prompt")
-                    model = gr.Dropdown(models, value=models[0] if models else None, label="Model",
-                                        interactive=bool(models))
-                    with gr.Row():
-                        n_particles = gr.Slider(2, limits.max_particles, 4, step=1, precision=0, label="Particles N",
-                                                elem_id="sx-n")
-                        temperature = gr.Slider(0, 2, 1.0, step=0.05, label="Temperature τ")
-                    with gr.Row():
-                        gen_length = gr.Number(64, precision=0, minimum=1, maximum=limits.max_gen_length,
-                                               label="Gen length", elem_id="sx-gen")
-                        steps = gr.Number(64, precision=0, minimum=1, maximum=limits.max_gen_length, label="Steps",
-                                          elem_id="sx-steps")
-                        block_length = gr.Number(32, precision=0, minimum=1, maximum=limits.max_gen_length,
-                                                 label="Block length", elem_id="sx-block")
-                    policy = gr.Radio(["topk", "threshold", "random"], value=defaults.policy, label="Unmasking policy")
-                    with gr.Row():
-                        ess_threshold = gr.Slider(0, 1, defaults.ess_threshold, step=0.05, label="ESS threshold κ")
-                        resampling = gr.Dropdown(["multinomial", "systematic", "stratified", "residual"],
-                                                 value=defaults.resampling, label="Resampling scheme")
-                    with gr.Row():
-                        seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-                        best_of_n = gr.Checkbox(False, label="Also run best-of-N")
-                    with gr.Accordion("More settings", open=False):
-                        resample_when = gr.Radio(["every_step", "block_end", "every_k"], value=defaults.resample_when,
-                                                 label="Check the ESS")
-                        resample_every = gr.Number(defaults.resample_every, precision=0, minimum=1,
-                                                   label="k (for every_k)")
-                        final_pick = gr.Radio(["sum_logp", "mean_logp", "max_weight"], value=defaults.final_pick,
-                                              label="Final answer")
-                        confidence = gr.Radio(["untempered", "tempered"], value=defaults.confidence,
-                                              label="Confidence from")
-                        threshold = gr.Slider(0.05, 1, defaults.threshold, step=0.05,
-                                              label="Threshold ρ (threshold policy)")
-                run_btn = gr.Button("Run", variant="primary", interactive=sample is not None, elem_id="sx-run")
-                runs_info = gr.Markdown("" if sample else "*No model available: sampling is off; replay examples "
-                                                          "or uploaded traces.*", elem_id="sx-runs")
+        with gr.Row(elem_id="sx-header"):
+            gr.Markdown("# SR-SMC Explorer\nSelf-Rewarding Sequential Monte Carlo on a masked diffusion language "
+                        "model, played back step by step beside greedy decoding on the same prompt and seed.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=320, elem_id="sx-panel"):
+                prompt = gr.Textbox("It is a truth universally acknowledged", label="Prompt", lines=2,
+                                    max_length=limits.max_prompt_chars, elem_id="sx-prompt", info=HELP["prompt"])
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary", interactive=sampler is not None, elem_id="sx-run",
+                                        min_width=80)
+                    stop_btn = gr.Button("Stop", variant="stop", interactive=sampler is not None, elem_id="sx-stop",
+                                         min_width=80)
+                status = gr.Markdown("" if sampler else "*No model available: sampling is off; replay examples "
+                                                        "or uploaded traces.*", elem_id="sx-status")
+                model = gr.Dropdown(models, value=models[0] if models else None, label="Model",
+                                    interactive=bool(models), info=HELP["model"])
+                with gr.Row():
+                    n_particles = gr.Slider(2, limits.max_particles, 4, step=1, precision=0, label="Particles N",
+                                            elem_id="sx-n", info=_field_help("n_particles"))
+                    temperature = gr.Slider(0, 2, 1.0, step=0.05, label="Temperature τ",
+                                            info=_field_help("temperature"))
+                with gr.Row():
+                    gen_length = gr.Number(64, precision=0, minimum=1, maximum=limits.max_gen_length,
+                                           label="Gen length", elem_id="sx-gen", info=_field_help("gen_length"))
+                    steps = gr.Number(64, precision=0, minimum=1, maximum=limits.max_gen_length, label="Steps",
+                                      elem_id="sx-steps", info=_field_help("steps"))
+                    block_length = gr.Number(32, precision=0, minimum=1, maximum=limits.max_gen_length,
+                                             label="Block length", elem_id="sx-block", info=_field_help("block_length"))
+                policy = gr.Radio(["topk", "threshold", "random"], value=defaults.policy, label="Unmasking policy",
+                                  elem_id="sx-policy", info=_field_help("policy"))
+                with gr.Row():
+                    ess_threshold = gr.Slider(0, 1, defaults.ess_threshold, step=0.05, label="ESS threshold κ",
+                                              info=_field_help("ess_threshold"))
+                    resampling = gr.Dropdown(["multinomial", "systematic", "stratified", "residual"],
+                                             value=defaults.resampling, label="Resampling scheme",
+                                             info=_field_help("resampling"))
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", info=_field_help("seed"))
+                    best_of_n = gr.Checkbox(False, label="Also run best-of-N", info=HELP["best_of_n"])
+                with gr.Accordion("More settings", open=False):
+                    resample_when = gr.Radio(["every_step", "block_end", "every_k"], value=defaults.resample_when,
+                                             label="Check the ESS", info=_field_help("resample_when"))
+                    resample_every = gr.Number(defaults.resample_every, precision=0, minimum=1,
+                                               label="k (for every_k)", info=_field_help("resample_every"))
+                    final_pick = gr.Radio(["sum_logp", "mean_logp", "max_weight"], value=defaults.final_pick,
+                                          label="Final answer ★", info=_field_help("final_pick"))
+                    confidence = gr.Radio(["untempered", "tempered"], value=defaults.confidence,
+                                          label="Confidence from", info=_field_help("confidence"))
+                    threshold = gr.Slider(0.05, 1, defaults.threshold, step=0.05,
+                                          label="Threshold ρ (threshold policy)", info=_field_help("threshold"))
+                beyond = _beyond_the_paper()
+                knobs = []
+                if beyond:
+                    with gr.Accordion("Beyond the paper (defaults = the paper)", open=False, elem_id="sx-beyond"):
+                        knobs = [_knob(f) for f in beyond]
                 with gr.Accordion("Examples and trace files", open=True):
                     examples = io.list_examples()
                     example = gr.Dropdown(examples, value=examples[0] if examples else None, label="Recorded example")
-                    example_btn = gr.Button("Load example", size="sm")
+                    example_btn = gr.Button("Load example", size="sm", elem_id="sx-example")
                     upload = gr.UploadButton("Upload trace JSON(s)", file_count="multiple", file_types=[".json"],
                                              size="sm", elem_id="sx-upload")
-                    download = gr.File(file_count="multiple", label="Download the loaded traces", interactive=False)
-                gr.Markdown(TEACHING)
-            with gr.Column(scale=3):
-                with gr.Row(elem_id="sx-transport"):
-                    cursor = gr.Slider(0, 1, 0, step=1, precision=0, label="Step", scale=5, elem_id="sx-cursor")
-                    prev_btn = gr.Button("‹ prev", size="sm", scale=0, elem_id="sx-prev")
-                    play_btn = gr.Button("▶ Play", size="sm", scale=0, elem_id="sx-play")
-                    next_btn = gr.Button("next ›", size="sm", scale=0, elem_id="sx-next")
-                    speed = gr.Dropdown([(f"{s} steps/s", s) for s in SPEEDS], value=4, label="Speed", scale=1)
-                with gr.Row():
-                    particle = gr.Dropdown([], label="Particle (lineage, heatmap)", scale=1, elem_id="sx-particle")
-                    baseline = gr.Radio([], label="Baseline canvas", scale=1)
-                gr.HTML(legend_html())
-                with gr.Row():
-                    main_canvas = gr.HTML(elem_id="sx-main-canvas", scale=3)
-                    base_canvas = gr.HTML(elem_id="sx-base-canvas", scale=2)
-                with gr.Row():
-                    tree = gr.Plot(label="Genealogy", elem_id="sx-tree")
-                    ess = gr.Plot(label="ESS", elem_id="sx-ess")
-                with gr.Row():
-                    weights = gr.Plot(label="Weights", elem_id="sx-weights")
-                    heatmap = gr.Plot(label="Commit heatmap", elem_id="sx-heatmap")
-        runs_table = gr.Dataframe(label="Runs compared", interactive=False, max_height=620, elem_id="sx-summary")
-        particles_table = gr.Dataframe(label="Final particles", wrap=True, interactive=False, max_height=360)
-        timer = gr.Timer(tick_plan(4)[0], active=False)
+                    downloads = gr.File(file_count="multiple", label="Download the loaded traces (JSON)",
+                                        interactive=False, elem_id="sx-downloads")
+                    html_btn = gr.Button("Download as HTML", size="sm", elem_id="sx-html-btn")
+                    html_file = gr.File(label="Standalone player (HTML)", interactive=False, elem_id="sx-html-file")
+                with gr.Accordion("What am I looking at?", open=False):
+                    gr.Markdown(TEACHING)
+            with gr.Column(scale=3, min_width=340):
+                view = player(payload({}), elem_id="sx-player")
+                description = gr.Markdown(elem_id="sx-runs")
 
-        settings = [prompt, model, n_particles, temperature, gen_length, steps, block_length, policy, ess_threshold,
-                    resampling, seed, best_of_n, resample_when, resample_every, final_pick, confidence, threshold]
-        loaded_outputs = [runs_state, cursor, particle, baseline, runs_table, particles_table, download, runs_info]
-        view_inputs = [runs_state, cursor, particle, baseline]
-        views = [main_canvas, base_canvas, tree, ess, weights, heatmap]
-        playback = dict(concurrency_limit=None, show_progress="hidden")
+        by_name = dict(prompt=prompt, model=model, n_particles=n_particles, temperature=temperature,
+                       gen_length=gen_length, steps=steps, block_length=block_length, policy=policy,
+                       ess_threshold=ess_threshold, resampling=resampling, seed=seed, best_of_n=best_of_n,
+                       resample_when=resample_when, resample_every=resample_every, final_pick=final_pick,
+                       confidence=confidence, threshold=threshold, **{f.name: k for f, k in zip(beyond, knobs)})
+        names = list(by_name)  # also the API's parameter names, in this order
+        settings = [by_name[n] for n in names]
+        loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
-        @user_errors
-        def on_run(prompt, model, n_particles, temperature, gen_length, steps, block_length, policy, ess_threshold,
-                   resampling, seed, best_of_n, resample_when, resample_every, final_pick, confidence, threshold,
-                   progress=gr.Progress()):
-            if sample is None:
+        def loaded(traces: dict[str, Trace], notes=()):
+            """Outputs once new runs arrive: state, player, description, files and the settings that made them."""
+            return (traces, payload(traces, notes=notes), describe(traces), trace_files(traces), None,
+                    *panel_settings(traces, names, models))
+
+        def run(previous, *values):
+            if sampler is None:
                 raise gr.Error("No model is available in this app: load an example or upload a trace instead.")
-            traces = sample(dict(
-                prompt=prompt, model=model, n_particles=n_particles, temperature=temperature, gen_length=gen_length,
-                steps=steps, block_length=block_length, policy=policy, ess_threshold=ess_threshold,
-                resampling=resampling, seed=seed, best_of_n=best_of_n, resample_when=resample_when,
-                resample_every=resample_every, final_pick=final_pick, confidence=confidence, threshold=threshold),
-                progress)
-            return loaded({role: Run.from_trace(trace) for role, trace in traces.items()})
+            request = dict(zip(names, values))
+            for name in _optional_bools() & request.keys():
+                request[name] = OPTIONAL_BOOL.get(request[name], request[name])
+            job = sampler.start(request)  # ValueError naming the problem, before anything changes
+            live_note = ["new run: it replaces the runs shown before as its steps arrive"]
+            try:
+                for snap in job.updates(STREAM_INTERVAL_S):
+                    if not snap.finished:
+                        yield (gr.skip(), payload(snap.traces, live=True, notes=live_note),
+                               progress_line(snap.done, snap.total, snap.desc), gr.skip(), gr.skip(), gr.skip())
+                traces = job.result()
+            except Exception as e:
+                yield (gr.skip(), payload(previous, notes=["the new run failed: showing the runs loaded before"]),
+                       f"Failed: {markdown_text(e)}", gr.skip(), gr.skip(), gr.skip())
+                raise
+            finally:
+                job.cancel()  # the client stopped or left: the decode ends at its next step
+            yield (traces, payload(traces), f"Done: {job.total:,} rows × steps.", describe(traces),
+                   trace_files(traces), None)
 
-        @user_errors
         def on_example(name):
             if not name:
                 raise gr.Error("Pick an example first.")
-            return loaded(io.load_example(name))
+            return loaded(traces_of(io.load_example(name, limits)))
 
-        @user_errors
         def on_upload(files):
             if not files:
                 raise gr.Error("No file received.")
-            return loaded(*io.load_runs(files))
+            runs, notes = io.load_runs(files, limits)
+            return loaded(traces_of(runs), notes)
 
-        on_render = user_errors(render)
+        def on_html(traces):
+            if not traces:
+                raise gr.Error("Nothing loaded yet: run, load an example or upload a trace first.")
+            path = cache_folder() / "sr-smc-run.html"
+            path.write_text(export_html(traces), encoding="utf-8")
+            return str(path)
 
-        def on_step(runs, t, delta):
-            main = main_run(runs)
-            return min(max((t or 0) + delta, 0), main.n_steps if main else 0)
+        def restore(traces):
+            return payload(traces, notes=["stopped: showing the runs loaded before"]), "Stopped."
 
-        def on_play(is_playing, runs, t, speed):
-            main = main_run(runs)
-            if is_playing or main is None:
-                return False, gr.Timer(active=False), "▶ Play", t
-            start = 0 if (t or 0) >= main.n_steps else t
-            return True, gr.Timer(tick_plan(speed)[0], active=True), "⏸ Pause", start
-
-        def on_tick(runs, t, speed):
-            main = main_run(runs)
-            if main is None or (t or 0) >= main.n_steps:
-                return t, gr.Timer(active=False), False, "▶ Play"
-            return min((t or 0) + tick_plan(speed)[1], main.n_steps), gr.skip(), gr.skip(), gr.skip()
-
-        # first, so that the public endpoint gets the plain name "render"
-        cursor.change(on_render, view_inputs, views, api_name="render", trigger_mode="always_last", **playback)
-        run_btn.click(on_run, settings, loaded_outputs, api_name="sample", concurrency_limit=max_concurrent_runs,
-                      concurrency_id="sampling", show_progress_on=main_canvas).then(
-            on_render, view_inputs, views, api_visibility="private", **playback)
-        example_btn.click(on_example, example, loaded_outputs, api_name="load_example", **playback).then(
-            on_render, view_inputs, views, api_visibility="private", **playback)
-        upload.upload(on_upload, upload, loaded_outputs, api_name="load_traces", **playback).then(
-            on_render, view_inputs, views, api_visibility="private", **playback)
-        for picker in (particle, baseline):
-            picker.input(on_render, view_inputs, views, api_visibility="private", trigger_mode="always_last",
-                         **playback)
-        prev_btn.click(lambda r, t: on_step(r, t, -1), [runs_state, cursor], cursor, api_visibility="private",
-                       **playback)
-        next_btn.click(lambda r, t: on_step(r, t, 1), [runs_state, cursor], cursor, api_visibility="private",
-                       **playback)
-        play_btn.click(on_play, [playing, runs_state, cursor, speed], [playing, timer, play_btn, cursor],
-                       api_visibility="private", **playback)
-        timer.tick(on_tick, [runs_state, cursor, speed], [cursor, timer, playing, play_btn],
-                   api_visibility="private", trigger_mode="once", **playback)
-        speed.change(lambda s, p: gr.Timer(tick_plan(s)[0], active=p), [speed, playing], timer,
-                     api_visibility="private", **playback)
+        quick = dict(concurrency_limit=None, show_progress="hidden")
+        run_event = run_btn.click(user_errors(with_parameters(run, ["previous", *names])), [runs_state, *settings],
+                                  [runs_state, view, status, description, downloads, html_file],
+                                  api_name="sample", concurrency_limit=max_concurrent_runs,
+                                  concurrency_id="sampling", show_progress="hidden")
+        stop_btn.click(restore, runs_state, [view, status], cancels=[run_event], api_visibility="private", **quick)
+        example_btn.click(user_errors(on_example), example, loaded_outputs, api_name="load_example", **quick)
+        upload.upload(user_errors(on_upload), upload, loaded_outputs, api_name="load_traces", **quick)
+        html_btn.click(user_errors(on_html), runs_state, html_file, api_name="export_html", **quick).then(
+            None, js="() => document.querySelector('#sx-html-file a[download]')?.click()")
+        policy.change(lambda p: gr.Number(interactive=p != "threshold"), policy, steps, api_visibility="private",
+                      queue=False, show_progress="hidden")
         if examples:
-            demo.load(on_example, example, loaded_outputs, api_visibility="private", **playback).then(
-                on_render, view_inputs, views, api_visibility="private", **playback)
+            demo.load(user_errors(on_example), example, loaded_outputs, api_visibility="private", **quick)
     return demo
 
 
 def launch_kwargs() -> dict:
-    """The `launch()` arguments the page needs (Gradio 6 takes CSS and head there)."""
-    return dict(css=CSS, head=KEYS_JS, max_file_size="20mb")
+    """The `launch()` arguments the page needs (Gradio 6 takes CSS there); run history off, so no
+    streamed run is copied into the browser's storage."""
+    return dict(css=CSS, max_file_size="20mb", run_history=False)

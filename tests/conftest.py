@@ -20,13 +20,14 @@ def pytest_collection_modifyitems(config, items):
 
 # ----- the explorer app, served for the browser and API tests ---------------------------------
 @pytest.fixture(scope="session")
-def app_url():
-    """URL of `python app.py` on the default model, started on a free port; its log goes to
+def app_server():
+    """`python app.py` on the default model, started on a free port: `.url` and `.pid`; its log goes to
     test-output/app.log. Skipped when the default model's weights are not there."""
     import socket
     import subprocess
     import sys
     import time
+    import types
     import urllib.request
     from pathlib import Path
 
@@ -57,8 +58,13 @@ def app_url():
                     pytest.fail("app.py did not serve within 120 s: see test-output/app.log")
                 time.sleep(0.5)
         assert url in (out / "app.log").read_text()  # the printed local URL
-        yield url
+        yield types.SimpleNamespace(url=url, pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server):
+    return app_server.url

@@ -1,7 +1,9 @@
-"""The explorer in real headless Chromium: run, move the cursor, play, upload, screenshot.
+"""The explorer in real headless Chromium: layout, a streamed run, keys/scrub/play with no server round trip,
+uploads (good and corrupt) and downloads.
 
-Needs Debian's chromium at /usr/bin/chromium and the Python playwright package; the app
-runs on the default model (see the `app_url` fixture). Screenshots: test-output/.
+Needs Debian's chromium at /usr/bin/chromium and the Python playwright package; the app runs on the
+default model (the `app_server` fixture). Asserts behaviour — the step the player shows (`data-step` on
+`#srp-player`), request counts, storage — never milliseconds; timings are benchmarks/browser.py's job.
 """
 from pathlib import Path
 
@@ -11,51 +13,45 @@ from tests.explorer.conftest import record
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
-OUT = Path(__file__).resolve().parents[1] / "test-output"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
 TIMEOUT_MS = 90_000
+PLAYER = "#srp-player"
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1600, "height": 1100})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app_url)
-        page.wait_for_selector("#sx-run")
-        yield page
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
         browser.close()
 
 
-def canvas_step(page) -> int:
-    return int(page.get_attribute('#sx-main-canvas .sx-canvas', "data-step"))
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    page.wait_for_selector(f'{PLAYER}[data-state="ready"]')  # the first example loads with the page
+    yield page
+    page.close()
+
+
+def shown(page) -> int:
+    return int(page.get_attribute(PLAYER, "data-step"))
 
 
 def wait_for_step(page, t: int) -> None:
-    page.wait_for_selector(f'#sx-main-canvas .sx-canvas[data-step="{t}"]')
+    page.wait_for_selector(f'{PLAYER}[data-step="{t}"]')
 
 
-def plot(page, elem_id: str) -> dict:
-    """The Plotly figure the browser shows in a gr.Plot: its cursor x (or y) and title."""
-    return page.evaluate(f"""() => {{
-        const gd = document.querySelector('#{elem_id} .js-plotly-plot');
-        if (!gd || !gd.layout) return null;
-        const s = (gd.layout.shapes || []).find(s => s.name === 'cursor');
-        return {{cursor: s ? (s.x0 ?? null) : null, cursor_y: s ? s.y0 : null, title: gd.layout.title.text,
-                 n: gd.data.length}};
-    }}""")
-
-
-def wait_for_plot(page, elem_id: str, **expected) -> dict:
-    page.wait_for_function(
-        "([id, key, value]) => { const gd = document.querySelector('#' + id + ' .js-plotly-plot');"
-        " const s = gd && gd.layout && (gd.layout.shapes || []).find(s => s.name === 'cursor');"
-        " return s && s[key] === value; }", arg=[elem_id, *next(iter(expected.items()))])
-    return plot(page, elem_id)
+def in_view(page, selector: str) -> bool:
+    """Whether some of the element is inside the viewport."""
+    return page.evaluate("""(s) => { const r = document.querySelector(s).getBoundingClientRect();
+        return r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth && r.height > 0; }""",
+                         selector)
 
 
 def set_number(page, selector: str, value) -> None:
@@ -64,59 +60,92 @@ def set_number(page, selector: str, value) -> None:
     field.press("Tab")
 
 
-def test_run_step_play_upload(page, tmp_path):
-    # a small sampling job on the default model
+def test_wide_layout_run_button_then_transport_canvas_and_a_chart_together(page):
+    page.evaluate("window.scrollTo(0, 0)")
+    assert in_view(page, "#sx-run")  # Run without scrolling
+    page.locator("#srp-canvas").scroll_into_view_if_needed()
+    page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
+    assert in_view(page, ".srp-transport") and in_view(page, "#srp-canvas") and in_view(page, "#srp-tree")
+
+
+def test_a_run_streams_into_the_player_and_fills_the_downloads(page):
     set_number(page, "#sx-n input[data-testid=number-input]", 4)
-    set_number(page, "#sx-gen input", 32)
-    set_number(page, "#sx-steps input", 16)
-    set_number(page, "#sx-block input", 16)
+    set_number(page, "#sx-gen input", 64)
+    set_number(page, "#sx-steps input", 64)
+    set_number(page, "#sx-block input", 32)
     page.click("#sx-run")
-    page.wait_for_selector('#sx-runs:has-text("32 tokens in 16 steps")')
-    wait_for_step(page, 16)
-    main = page.locator("#sx-main-canvas")
-    assert main.locator(".sx-particle").count() == 4
-    assert main.locator(".sx-m").count() == 0  # everything committed at the last step
-    assert page.locator('#sx-base-canvas .sx-canvas[data-run="greedy"]').count() == 1
-    assert wait_for_plot(page, "sx-tree", x0=16)["cursor"] == 16
-    assert wait_for_plot(page, "sx-ess", x0=16)["cursor"] == 16
-    page.screenshot(path=str(OUT / "explorer-run-final-step.png"), full_page=True)
+    page.wait_for_selector(f'{PLAYER}[data-state="live"]')  # steps arrive while the run samples
+    page.wait_for_selector(f'{PLAYER}[data-state="ready"][data-steps="64"]')
+    page.wait_for_selector('#sx-runs:has-text("64 tokens in 64 steps")')
+    assert "Done" in page.inner_text("#sx-status")
+    wait_for_step(page, 64)  # a finished run opens on its last step
+    links = page.locator("#sx-downloads a[download]")
+    assert links.count() == 2
+    body = page.request.get(links.first.get_attribute("href")).text()
+    assert '"schema_version"' in body
 
-    # move the cursor: type a step, then keyboard on the slider and on the page
-    set_number(page, "#sx-cursor input[data-testid=number-input]", 4)
-    wait_for_step(page, 4)
-    assert main.locator(".sx-m").count() == 4 * (32 - 8)  # 2 of 32 positions per step, top-k
-    assert main.locator(".sx-now").count() == 4 * 2
-    assert page.locator("#sx-base-canvas .sx-m").count() == 32 - 8
-    assert wait_for_plot(page, "sx-tree", x0=4)["cursor"] == 4
-    assert wait_for_plot(page, "sx-ess", x0=4)["cursor"] == 4
-    assert wait_for_plot(page, "sx-heatmap", y0=4)["cursor_y"] == 4
-    page.wait_for_function("() => document.querySelector('#sx-weights .js-plotly-plot')"
-                           ".layout.title.text.startsWith('Step 4:')")
-    page.screenshot(path=str(OUT / "explorer-step-4.png"), full_page=True)
-    page.locator("#sx-cursor input[type=range]").press("ArrowLeft")
-    wait_for_step(page, 3)
-    page.click("h1")  # focus outside any field: the page's own keys
-    page.keyboard.press("ArrowRight")
-    wait_for_step(page, 4)
 
-    # play from step 4 at 16 steps/s until the end; the button returns to Play
-    page.click("#sx-play")
-    page.wait_for_function("() => +document.querySelector('#sx-main-canvas .sx-canvas').dataset.step > 4")
-    wait_for_step(page, 16)
-    page.wait_for_selector('#sx-play:has-text("Play")')
+def test_keys_scrub_and_play_happen_in_the_browser(page):
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    storage = "() => JSON.stringify(localStorage).length"
+    stored = page.evaluate(storage)
+    page.evaluate(f"document.querySelector('{PLAYER}').srp.show(0)")
+    wait_for_step(page, 0)
+    page.click("#sx-header h1")  # focus outside any field: the player's own keys
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(50)
+    wait_for_step(page, 10)
+    page.wait_for_timeout(300)
+    assert shown(page) == 10  # exactly ten, no overshoot
+    slider = page.locator("#srp-slider")
+    for t in range(11, 31):  # scrub 20 steps
+        slider.fill(str(t))
+    wait_for_step(page, 30)
+    page.select_option("#srp-speed", "16")
+    page.click("#srp-play")
+    page.wait_for_function(f"+document.querySelector('{PLAYER}').dataset.step > 34")
+    page.click("#srp-play")  # Pause
+    stopped = shown(page)
+    page.wait_for_timeout(400)
+    assert shown(page) == stopped and int(slider.input_value()) == stopped  # stops on the step shown
+    assert f"step {stopped} " in page.inner_text("#srp-step-label") + " "
+    assert requests == [], f"playback reached the server: {requests[:5]}"
+    assert page.evaluate(storage) == stored
 
-    # a corrupt upload names the problem and keeps the loaded run
+
+def test_uploads_good_and_corrupt(page, tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text('{"schema_version": 1, "steps": [')
     page.set_input_files("input[data-testid$=-upload-button]", str(bad))
     page.wait_for_selector('.toast-body:has-text("broken.json")')
-    assert main.locator(".sx-particle").count() == 4
+    assert page.get_attribute(PLAYER, "data-steps") == "64"  # the loaded run stays
 
-    # upload a trace recorded elsewhere (the BigramToy, N = 3): replayed without its model
-    trace = record(n_particles=3).save(tmp_path / "toy-smc.json")
+    trace = record(n_particles=3).save(tmp_path / "toy-smc.json")  # recorded elsewhere: BigramToy, N = 3
     page.set_input_files("input[data-testid$=-upload-button]", str(trace))
-    page.wait_for_selector("#sx-runs:has-text('bigram-toy')")
-    page.wait_for_function("() => document.querySelectorAll('#sx-main-canvas .sx-particle').length === 3")
-    wait_for_step(page, 16)
-    assert "No baseline run loaded" in page.inner_text("#sx-base-canvas")
-    page.screenshot(path=str(OUT / "explorer-uploaded-trace.png"), full_page=True)
+    page.wait_for_selector('#sx-runs:has-text("bigram")')
+    page.wait_for_selector(f'{PLAYER}[data-state="ready"][data-steps="16"]')
+    assert page.input_value("#sx-prompt textarea") == "the cat"  # the run panel now reproduces it
+    assert page.input_value("#sx-n input[data-testid=number-input]") == "3"
+
+    with page.expect_download() as download:
+        page.click("#sx-html-btn")
+    html = Path(download.value.path()).read_text()
+    assert html.startswith("<!doctype html>") and "SRPlayer" in html
+
+
+def test_narrow_layout(browser, app_url):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(app_url)
+        page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+        assert not page.locator(".srp-keys").is_visible()  # no keyboard on a phone
+        assert page.locator("#sx-run").is_visible()
+        clipped = page.evaluate("""() => [...document.querySelectorAll('h1, h2, h3, label, .srp-panel h3')]
+            .filter(e => e.offsetWidth && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
+        assert clipped == []
+    finally:
+        page.close()

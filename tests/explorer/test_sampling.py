@@ -1,10 +1,13 @@
-"""app.py's sampler: settings → configs, limits and model checks before any decoding, traces by role."""
+"""app.py's sampler: request checks before any decoding, traces by role, streaming snapshots, cancellation."""
+import threading
+import time
+
 import pytest
 
-from app import Sampler, configs
+from app import Cancelled, Sampler
 from explorer.limits import Limits
-from tests.explorer.conftest import one_torch_thread
 from sampler.models.toy import BigramToy
+from tests.explorer.conftest import one_torch_thread
 
 SETTINGS = dict(prompt="the cat", model="toy", n_particles=3, temperature=1.0, gen_length=16, steps=8,
                 block_length=8, policy="topk", ess_threshold=0.5, resampling="systematic", seed=5, best_of_n=True,
@@ -12,16 +15,63 @@ SETTINGS = dict(prompt="the cat", model="toy", n_particles=3, temperature=1.0, g
                 threshold=0.9)
 
 
+class SlowToy(BigramToy):
+    """The bigram toy, `delay` seconds per forward: long enough runs to watch and cancel."""
+
+    def __init__(self, delay: float, **kw):
+        super().__init__(**kw)
+        self.delay = delay
+
+    def logits(self, x, attention_mask=None):
+        time.sleep(self.delay)
+        return super().logits(x, attention_mask)
+
+
 def test_one_run_gives_greedy_smc_and_best_of_n_on_the_same_prompt_and_seed():
-    calls = []
     with one_torch_thread():
-        traces = Sampler({"toy": BigramToy()}, Limits())(SETTINGS, lambda *a, **k: calls.append(a[0]))
+        job = Sampler({"toy": BigramToy()}, Limits()).start(SETTINGS)
+        traces = job.result()
     assert list(traces) == ["greedy", "sr-smc", "best-of-n"]
     assert [t.n_particles for t in traces.values()] == [1, 3, 3]
     assert {t.config["seed"] for t in traces.values()} == {5}
     assert {tuple(t.prompts) for t in traces.values()} == {("the cat",)}
     assert traces["best-of-n"].resample_steps() == []
-    assert calls[-1] == (24, 24)  # progress over all three runs: 3 × 8 steps
+    snap = job.snapshot()
+    assert snap.finished and snap.done == snap.total == 1 * 8 + 3 * 8 + 3 * 8  # rows × steps over all three runs
+
+
+def test_snapshots_stream_the_steps_the_final_trace_records():
+    with one_torch_thread():
+        job = Sampler({"toy": SlowToy(0.01)}, Limits()).start({**SETTINGS, "best_of_n": False})
+        snaps = list(job.updates(interval=0.02))
+    live = [s for s in snaps if not s.finished]
+    assert live and snaps[-1].finished
+    done = [s.done for s in snaps]
+    assert done == sorted(done) and done[-1] == 8 + 3 * 8
+    final = snaps[-1].traces
+    for snap in live:
+        for role, partial in snap.traces.items():
+            assert partial.final == {}
+            k = len(partial.steps)
+            assert partial.steps == final[role].steps[:k]  # the live recorder sees what decode records
+            assert all(partial.vocab[i] == final[role].vocab[i] for s in partial.steps for i in s.tokens)
+    assert any(0 < len(s.traces.get("sr-smc", final["greedy"]).steps) < 8 for s in live)  # mid-run
+
+
+def test_cancel_stops_the_decode_within_one_step():
+    model = SlowToy(0.05)
+    job = Sampler({"toy": model}, Limits()).start({**SETTINGS, "gen_length": 64, "steps": 64, "block_length": 64})
+    while not job.recorders:
+        time.sleep(0.01)
+    job.cancel()
+    assert job.wait(timeout=1.0), "the decode still runs a second after cancel"
+    calls = len(model.calls) if hasattr(model, "calls") else None
+    with pytest.raises(Cancelled):
+        job.result()
+    assert not [t for t in threading.enumerate() if t.name == "sr-smc-decode" and t.is_alive()]
+    if calls is not None:
+        time.sleep(0.2)
+        assert len(model.calls) == calls  # nothing more ran
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -29,26 +79,19 @@ def test_one_run_gives_greedy_smc_and_best_of_n_on_the_same_prompt_and_seed():
     (dict(n_particles=1), "particles N = 1: use N ≥ 2"),
     (dict(n_particles=2.5), "n particles = 2.5: must be a whole number"),
     (dict(gen_length=600, steps=600, block_length=600), "gen length = 600: this app allows at most 512"),
-    (dict(n_particles=64, gen_length=512, steps=512, block_length=512), "particles × steps = 64 × 512"),
+    (dict(n_particles=64, gen_length=512, steps=512, block_length=512), "this Run would cost"),
     (dict(steps=20), "steps = 20"),
     (dict(block_length=5), "block_length = 5: must be a divisor"),
     (dict(temperature=-1), "temperature = -1"),
     (dict(policy="best"), "policy = 'best'"),
-    (dict(prompt="x" * 2001), "prompt of 2001 characters"),
+    (dict(prompt="the cat " * 251), "prompt of 2008 characters"),
     (dict(model="gpt-5"), "model 'gpt-5' is not offered by this app; choose one of toy"),
-    (dict(gen_length=504, steps=504, block_length=504), "prompt \\(2 tokens\\) \\+ gen_length must be ≤ the model's "
-                                                          "maximum length 500"),
+    (dict(gen_length=504, steps=504, block_length=504, n_particles=2, best_of_n=False),
+     "prompt \\(2 tokens\\) \\+ gen_length must be ≤ the model's maximum length 500"),
 ])
 def test_bad_settings_are_named_before_decoding(changes, message):
     toy = BigramToy(max_length=500)
     with pytest.raises(ValueError, match=message):
-        Sampler({"toy": toy}, Limits())({**SETTINGS, **changes})
+        Sampler({"toy": toy}, Limits(max_cost=10**9) if "504" in str(changes) else Limits()).start(
+            {**SETTINGS, **changes})
     assert toy.calls == []  # nothing ran
-
-
-def test_configs_keep_every_setting():
-    cfgs = configs({**SETTINGS, "best_of_n": False})
-    assert list(cfgs) == ["greedy", "sr-smc"]
-    smc = cfgs["sr-smc"]
-    assert (smc.n_particles, smc.resampling, smc.block_length, smc.seed) == (3, "systematic", 8, 5)
-    assert cfgs["greedy"].replace(n_particles=3) == smc

@@ -1,53 +1,158 @@
-"""The page's handlers without a browser: every view follows the cursor, errors become gr.Error."""
+"""The page's handlers without a browser: streaming runs, state kept on failure, panel filled from traces,
+escaping, help texts, downloads in Gradio's cache."""
+from pathlib import Path
+
 import gradio as gr
 import pytest
+from gradio.utils import get_upload_folder
 
+from app import Sampler
+from explorer import io
 from explorer.limits import Limits
-from explorer.ui import build_ui, loaded, render, tick_plan, user_errors
+from explorer.ui import build_ui, cache_folder, describe, user_errors
+from sampler.models.toy import BigramToy
+from tests.explorer.conftest import one_torch_thread
+from tests.explorer.test_sampling import SETTINGS, SlowToy
 
 
-def test_every_view_follows_the_cursor(smc_run, greedy_run):
-    runs = {"sr-smc": smc_run, "greedy": greedy_run}
-    early, late = render(runs, 2, None, "greedy"), render(runs, 12, None, "greedy")
-    for a, b in zip(early, late):
-        assert (a.to_json() if hasattr(a, "to_json") else a) != (b.to_json() if hasattr(b, "to_json") else b)
-    assert 'data-step="2"' in early[0] and 'data-run="greedy" data-step="2"' in early[1]
+class FailingToy(BigramToy):
+    """Fails on its `fail_at`-th forward, like a model running out of memory mid-run."""
+
+    def __init__(self, fail_at: int):
+        super().__init__()
+        self.fail_at = fail_at
+
+    def logits(self, x, attention_mask=None):
+        if len(self.calls) + 1 >= self.fail_at:
+            raise ValueError("out of memory (simulated)")
+        return super().logits(x, attention_mask)
 
 
-def test_render_defaults_and_clamps(smc_run):
-    canvas, baseline, tree, *_ = render({"sr-smc": smc_run}, 999, 77, "greedy")
-    assert f'data-step="{smc_run.n_steps}"' in canvas
-    assert "No baseline run loaded" in baseline
-    assert list(tree.data[1].y) == list(smc_run.ancestry(smc_run.chosen))  # out-of-range particle → chosen
-    assert "Nothing loaded yet" in render({}, 0, None, None)[0]
+def handler(demo: gr.Blocks, api_name: str):
+    return next(d for d in demo.fns.values() if d.api_name == api_name)
 
 
-def test_loaded_sets_cursor_pickers_and_tables(smc_run, greedy_run):
-    state, cursor, particle, baseline, table, particles, files, info = loaded({"greedy": greedy_run,
-                                                                                 "sr-smc": smc_run})
-    assert cursor.maximum == cursor.value == smc_run.n_steps
-    assert particle.value == smc_run.chosen and len(particle.choices) == smc_run.n_particles
-    assert baseline.value == "greedy"
-    assert list(table.columns) == ["measure", "SR-SMC", "greedy"] and len(files) == 2 and "SR-SMC" in info
+def page(model=None, **kw) -> gr.Blocks:
+    return build_ui(Sampler({"toy": model or BigramToy()}, Limits()), ["toy"], **kw)
 
 
-def test_user_errors_become_named_gr_errors():
+def run(demo, previous, **changes):
+    """Every output the Run handler yields, in order."""
+    with one_torch_thread():
+        return list(handler(demo, "sample").fn(previous, *{**SETTINGS, **changes}.values()))
+
+
+def test_run_streams_live_payloads_then_replaces_the_runs():
+    outputs = run(page(SlowToy(0.05)), {}, best_of_n=False)
+    *live, final = outputs
+    assert live, "no partial update while the run sampled"
+    for state, view, status, *_ in live:
+        assert state == gr.skip()  # gr.skip(): the runs are replaced only at the end
+        assert view["live"] is True and "Sampling" in status
+    assert any(0 < len(v["runs"].get("sr-smc", {}).get("steps", [])) < 8 for _, v, *_ in live)  # mid-run
+    state, view, status, description, files, html_file = final
+    assert set(state) == {"greedy", "sr-smc"} and view["live"] is False and set(view["runs"]) == set(state)
+    assert "Done: 32 rows × steps" in status and "SR-SMC" in description
+    assert [Path(f).name for f in files] == ["sr-smc.json", "greedy.json"]
+    assert all(Path(f).is_relative_to(get_upload_folder()) for f in files)  # delete_cache owns them
+
+
+def test_a_rejected_request_changes_nothing():
+    gen = handler(page(), "sample").fn({"sr-smc": "earlier"}, *{**SETTINGS, "steps": 5}.values())
+    with pytest.raises(gr.Error, match="steps = 5"):
+        next(gen)  # raised before the first output: state, player and settings stay
+
+
+def test_a_run_failing_midway_puts_the_earlier_runs_back(smc_trace):
+    demo = page(FailingToy(fail_at=12))
+    with pytest.raises(gr.Error, match="out of memory"):
+        outputs = []
+        with one_torch_thread():
+            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *SETTINGS.values()):
+                outputs.append(out)
+    state, view, status, *_ = outputs[-1]
+    assert state == gr.skip() and view["live"] is False and "failed" in view["notes"][0]
+    assert view["runs"]["sr-smc"]["steps"][-1]["step"] == smc_trace.n_steps  # the earlier run, complete
+
+
+def test_loading_an_example_fills_the_run_panel_with_its_settings():
+    examples = io.list_examples()
+    if not examples:
+        pytest.skip("no shipped examples")
+    demo = page()
+    name = next((e for e in examples if "threshold" in e), examples[0])
+    state, view, description, files, html_file, *panel = handler(demo, "load_example").fn(name)
+    main = state.get("sr-smc")
+    config = main.config
+    inputs = handler(demo, "sample").inputs[1:]  # after the state
+    values = dict(zip([c.label for c in inputs], panel))
+    assert values["Prompt"] == main.prompts[0]
+    assert values["Particles N"] == main.n_particles and values["Seed"] == config["seed"]
+    assert values["Unmasking policy"] == config["policy"] and values["Also run best-of-N"] == ("best-of-n" in state)
+    assert values["Model"] == gr.skip()  # austen-mdlm is not offered by this toy page: the picker stays
+    assert view["live"] is False and set(view["runs"]) == set(state) and len(files) == len(state)
+
+
+def test_trace_fields_are_escaped_in_the_description(smc_trace):
+    import dataclasses
+    hostile = dataclasses.replace(smc_trace, model='<img src=x onerror="alert(1)">*bold*',
+                                  config={**smc_trace.config, "seed": "[link](http://x)"})
+    text = describe({"sr-smc": hostile})
+    assert "<img" not in text and "&lt;img" in text
+    assert "\\*bold\\*" in text and "\\[link\\]" in text
+
+
+def test_user_errors_become_named_gr_errors_in_functions_and_generators():
     @user_errors
     def bad():
         raise ValueError("steps = 3: must be a multiple")
+
+    @user_errors
+    def bad_stream():
+        yield 1
+        raise KeyError("trace")
     with pytest.raises(gr.Error, match="steps = 3: must be a multiple"):
         bad()
+    stream = bad_stream()
+    assert next(stream) == 1
+    with pytest.raises(gr.Error, match="trace"):
+        next(stream)
 
 
-def test_tick_plan():
-    assert tick_plan(1) == (1.0, 1) and tick_plan(4) == (0.25, 1) and tick_plan(16) == (0.25, 4)
+def test_every_setting_has_one_line_of_help_and_steps_follow_the_policy():
+    demo = page()
+    for component in handler(demo, "sample").inputs[1:]:
+        assert component.info and "\n" not in component.info, component.label
+    policy_change = next(d for d in demo.fns.values() if [c.label for c in d.inputs] == ["Unmasking policy"])
+    assert policy_change.fn("threshold").interactive is False
+    assert policy_change.fn("topk").interactive is True
 
 
-def test_page_exposes_the_named_endpoints():
-    demo = build_ui(lambda settings, progress: {}, ["toy"], Limits())
+def test_page_exposes_the_named_endpoints_and_cleans_its_cache():
+    demo = page()
     public = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
-    assert public == {"sample", "render", "load_example", "load_traces"}
-    sample = next(d for d in demo.fns.values() if d.api_name == "sample")
+    assert public == {"sample", "load_example", "load_traces", "export_html"}
+    sample = handler(demo, "sample")
     assert sample.concurrency_id == "sampling" and sample.concurrency_limit == 1
-    playback = next(d for d in demo.fns.values() if d.api_name == "render")
-    assert playback.concurrency_limit is None and playback.concurrency_id != "sampling"
+    for name in ("load_example", "load_traces", "export_html"):
+        assert handler(demo, name).concurrency_limit is None
+    assert demo.delete_cache == (60, 900)
+
+
+def test_html_export_is_written_on_request_into_the_cache(smc_trace):
+    demo = page()
+    with pytest.raises(gr.Error, match="Nothing loaded yet"):
+        handler(demo, "export_html").fn({})
+    path = Path(handler(demo, "export_html").fn({"sr-smc": smc_trace}))
+    assert path.is_relative_to(get_upload_folder()) and path.read_text().startswith("<!doctype html>")
+
+
+def test_cache_folder_removes_the_emptied_folders_of_earlier_downloads():
+    first = cache_folder()
+    second = cache_folder()
+    (second / "x.json").write_text("{}")
+    third = cache_folder()
+    assert not first.exists() and second.exists() and third.exists()
+    (second / "x.json").unlink()
+    for folder in (second, third):
+        folder.rmdir()
