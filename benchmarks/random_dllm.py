@@ -45,7 +45,8 @@ class RandomDLLM(Denoiser):
     def output_layer(self, features: torch.Tensor) -> torch.Tensor:
         return self.net.head(features)
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, chat: bool | None = None) -> list[int]:
+        self.check_chat(chat)
         return [zlib.crc32(w.encode()) % 100_000 for w in text.split()]  # content is irrelevant here
 
     def decode(self, ids: list[int]) -> str:

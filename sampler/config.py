@@ -75,6 +75,8 @@ class SamplerConfig:
                                        "already in the particle by this; 1 = off")
     no_repeat_ngram: int = _field(0, "beyond the paper: refuse a token that, with committed neighbours, completes an "
                                   "n-gram already in the particle; 0 = off")
+    chat_template: bool | None = _field(None, "wrap each prompt in the model's chat template; None = the model's "
+                                        "default (on for Instruct checkpoints, off where there is none)")
     seed: int = _field(0, "seed of the run's torch.Generator: same seed and settings, same trace")
     device: str = _field("cpu", "torch device to decode on")
     dtype: str = _field("auto", "model weights' dtype; auto = bfloat16 where the hardware runs it fast")
@@ -117,6 +119,8 @@ class SamplerConfig:
         need(0 <= self.ess_threshold <= 1, "ess_threshold", "in [0, 1]")
         need(isinstance(self.resample_every, int) and self.resample_every >= 1, "resample_every", "an integer ≥ 1")
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer ≥ 0")
+        need(self.chat_template is None or isinstance(self.chat_template, bool), "chat_template",
+             "true, false or null (the model's default)")
         need(0 <= self.reward_weight <= 1, "reward_weight", "in [0, 1] (1 = the paper, 0 = best-of-N)")
         need(1 <= self.repetition_penalty < math.inf, "repetition_penalty", "a finite number ≥ 1 (1 = off)")
         need(isinstance(self.no_repeat_ngram, int) and (self.no_repeat_ngram == 0 or self.no_repeat_ngram >= 2),

@@ -66,8 +66,14 @@ class Denoiser(ABC):
         return features
 
     @abstractmethod
-    def encode(self, text: str) -> list[int]:
-        """Prompt text to token ids (no MASK)."""
+    def encode(self, text: str, chat: bool | None = None) -> list[int]:
+        """Prompt text to token ids (no MASK). `chat`: wrap the text in the model's chat template (None: the
+        model's default; True on a model without one raises ValueError, see `check_chat`)."""
+
+    def check_chat(self, chat: bool | None) -> None:
+        """For models without a chat template: refuse `chat=True` with an error that says what to do."""
+        if chat:
+            raise ValueError(f"{self.name} has no chat template: turn the chat template off")
 
     @abstractmethod
     def decode(self, ids: list[int]) -> str:

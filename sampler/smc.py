@@ -253,7 +253,7 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     """
     device = torch.device(cfg.device)
     P, N = len(cfg.prompts), cfg.n_particles
-    prompt_ids = [model.encode(p) for p in cfg.prompts]
+    prompt_ids = [model.encode(p, chat=cfg.chat_template) for p in cfg.prompts]
     cfg.check_model(model.max_length, [len(p) for p in prompt_ids], model.required_block_length)
     pad_id = model.pad_id if model.pad_id is not None else model.mask_id
     prompts, real = _left_pad(prompt_ids, pad_id)

@@ -66,7 +66,8 @@ class AustenDenoiser(Denoiser):
         out[..., self._never] = -torch.inf  # MASK, PAD, UNK and EOS are never drawn
         return out
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, chat: bool | None = None) -> list[int]:
+        self.check_chat(chat)
         return self.tokenizer.encode(word_tokenizer.to_model_text(text)).ids
 
     def decode(self, ids: list[int]) -> str:

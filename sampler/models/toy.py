@@ -35,7 +35,8 @@ class BigramToy(Denoiser):
         out[..., 10:] = -torch.inf
         return out
 
-    def encode(self, text):
+    def encode(self, text, chat=None):
+        self.check_chat(chat)
         return [WORDS.index(w) for w in text.split()]
 
     def decode(self, ids):
@@ -58,7 +59,8 @@ class FixedLogits(Denoiser):
         out[..., :-1] = self.row
         return out
 
-    def encode(self, text):
+    def encode(self, text, chat=None):
+        self.check_chat(chat)
         return [int(t) for t in text.split()]
 
     def decode(self, ids):

@@ -266,3 +266,9 @@ def test_no_repeat_ngram_never_commits_a_repeated_ngram(n, policy):
     plain = [g for s in range(3) for g in decode(model, c.replace(seed=s, no_repeat_ngram=0)).generated[0]]
     assert any(len(set(_ngrams([0, 1, 2] + g, n))) < len(_ngrams([0, 1, 2] + g, n)) for g in plain), \
         "the test needs repeats without the rule"
+
+
+def test_chat_template_on_a_model_without_one_names_the_switch():
+    with pytest.raises(ValueError, match="bigram-toy has no chat template: turn the chat template off"):
+        decode(BigramToy(), cfg(chat_template=True))
+    assert decode(BigramToy(), cfg(chat_template=False, n_particles=1)).n_steps == 8
