@@ -1,6 +1,156 @@
-// The repetition lens (filled in after the core player).
+// The repetition lens: where loops start and who spread them, and what the self-reward paid for.
+//
+// - at the cursor step: the tokens just committed that close a repeated n-gram, and where the n-gram first
+//   appeared (its curve over the population sits on the ESS chart);
+// - every loop in ★'s final text: the step it closed, the particle that closed it, and whether it reached ★'s
+//   row by a copy at a resampling step (from whom) or ★'s own row made it;
+// - per particle at the cursor step: the share of its tokens, and of its Σ log c (the self-reward summed over the
+//   text: the sum_logp score), that are punctuation / inside repeats / other words.
+import { ancestry } from "./data.js";
+import { logcShares } from "./repeat.js";
+import { display } from "./canvas.js";
+import { el, fmt } from "./dom.js";
+
+const pct = (x) => (Number.isFinite(x) ? `${Math.round(100 * x)}%` : "–");
+
+/** Loops in row k's text at frame t: runs of consecutive positions that close an earlier n-gram. */
+export function loops(run, reps, t, k) {
+  const { G, N } = run, o = (t * N + k) * G, n = reps.n, out = [];
+  let cur = null;
+  for (let g = 0; g < G; g++) {
+    const f = reps.first[o + g];
+    if (f < 0) continue;
+    if (cur && cur.end === g - 1 && g - n + 1 - f === cur.start - cur.first) { cur.end = g; continue; }
+    cur = { start: g - n + 1, end: g, first: f };
+    out.push(cur);
+  }
+  for (const l of out) {
+    let step = 0;
+    for (let g = l.start; g <= l.end; g++) step = Math.max(step, run.commit[o + g]);
+    l.step = step;
+    l.words = [];
+    for (let g = l.start; g <= l.end; g++) l.words.push(display(run.word(run.tokens[o + g])));
+  }
+  return out;
+}
+
+function classify(share) {
+  const total = share.punct.count + share.repeat.count + share.other.count;
+  const cost = share.punct.logc + share.repeat.logc + share.other.logc;
+  return { total, cost, tokens: ["punct", "repeat", "other"].map((c) => share[c].count / total),
+    costs: ["punct", "repeat", "other"].map((c) => share[c].logc / cost),
+    mean: ["punct", "repeat", "other"].map((c) => share[c].logc / share[c].count) };
+}
+
+function stack(parts, title) {
+  return el("div", { class: "srp-stack", title }, parts.map((p, i) =>
+    el("span", { class: `srp-seg srp-seg${i}`, style: `width:${(100 * (Number.isFinite(p) ? p : 0)).toFixed(1)}%` })));
+}
+
 export class Lens {
   constructor(root) { this.root = root; }
-  load() {}
-  show() {}
+
+  /** `repsOf(run)` gives any run's repetition data (the greedy comparison needs its own). */
+  load(run, reps, runs, repsOf) {
+    this.run = run; this.reps = reps; this.repsOf = repsOf;
+    if (!run || !reps) { this.root.replaceChildren(); return; }
+    const n = reps.n;
+    this.stepBox = el("div", { class: "srp-lens-step" });
+    this.shareBody = el("tbody");
+    const parts = [el("h3", {}, `Repetition lens (repeated ${n}-grams of tokens)`), this.summary(runs)];
+    if (run.final) parts.push(this.starLoops());
+    parts.push(el("h4", {}, "At the cursor step"), this.stepBox,
+      el("h4", {}, "What each particle's self-reward is made of, at the cursor step"),
+      el("p", { class: "srp-hint" }, "Left bar: share of the particle's committed tokens that are punctuation or line " +
+        `breaks (vermilion), other tokens inside a repeated ${n}-gram (orange), other words (blue). Right bar: the same ` +
+        "classes' share of its Σ log c — the sum of every increment Δ along its line, which is the sum_logp score. " +
+        "A class with a larger share of tokens than of Σ log c is cheap: writing it costs the particle little weight."),
+      el("div", { class: "srp-scroll" }, el("table", { class: "srp-shares" }, [el("thead", {}, el("tr", {},
+        ["particle", "tokens: punct · repeat · other", "Σ log c: punct · repeat · other", "mean log c punct / repeat / other"]
+          .map((h) => el("th", {}, h)))), this.shareBody])));
+    this.root.replaceChildren(...parts);
+  }
+
+  /** One sentence comparing ★'s text with greedy's: what share is punctuation, and what it cost. */
+  summary(runs) {
+    const run = this.run;
+    if (!run.final) return el("p", { class: "srp-hint" }, "The summary appears when the run has finished.");
+    const star = classify(logcShares(run, this.reps, run.T)[run.chosen]);
+    let text = `★'s text is ${pct(star.tokens[0])} punctuation and line breaks, and ${pct(star.tokens[1])} other tokens ` +
+      `inside repeats. Together they cost ★ ${pct(star.costs[0] + star.costs[1])} of its Σ log c: mean log c ` +
+      `${fmt(star.mean[0], 2)} per punctuation token, against ${fmt(star.mean[2], 2)} per other word.`;
+    const greedy = runs.greedy;
+    if (greedy && greedy !== run && greedy.final) {
+      const g = classify(logcShares(greedy, this.repsOf(greedy), greedy.T)[0]);
+      text += ` Greedy's text: ${pct(g.tokens[0])} punctuation, ${pct(g.tokens[1])} repeats.`;
+    }
+    if (star.mean[0] > star.mean[2])
+      text += " Every step adds Σ log c of what it committed to a particle's log-weight, so particles writing these cheap " +
+        "tokens lose less weight and are the ones resampling copies: the self-reward rewards them.";
+    return el("p", { class: "srp-callout", id: "srp-lens-summary" }, text);
+  }
+
+  starLoops() {
+    const run = this.run, star = run.chosen, path = ancestry(run, star);
+    const found = loops(run, this.reps, run.T, star);
+    if (!found.length) return el("p", {}, `★'s final text repeats no ${this.reps.n}-gram.`);
+    const rows = found.slice(0, 20).map((l) => {
+      const s = l.step, maker = path[s], copies = [];
+      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(`after step ${r} from ${path[r]}`);
+      const how = copies.length ? `copied into ★'s line ${copies.length}× (${copies.slice(0, 2).join(", ")}` +
+        `${copies.length > 2 ? ", …" : ""})` : "★'s own row since it was made";
+      return el("tr", {}, [el("td", {}, l.words.join(" ")), el("td", {}, `${l.start}–${l.end}`), el("td", {}, String(l.first)),
+        el("td", {}, `step ${s}, particle ${maker}`), el("td", {}, how), el("td", {}, `${holders(run, l)} of ${run.N}`)]);
+    });
+    return el("details", { open: true }, [el("summary", {}, `${found.length} loop(s) in ★'s final text`),
+      el("div", { class: "srp-scroll" }, el("table", { class: "srp-loops" }, [el("thead", {}, el("tr", {},
+        ["repeated span", "positions", "first seen at", "closed at (by ★'s ancestor)", "how it reached ★", "final particles with it"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows)])), found.length > 20 ? el("p", { class: "srp-hint" }, `… and ${found.length - 20} more`) : ""]);
+  }
+
+  show(t) {
+    const run = this.run;
+    if (!run || !this.reps) return;
+    t = Math.min(t, run.T);
+    const { N, G } = run, reps = this.reps, o = t * N * G, items = [];
+    let total = 0;
+    for (let k = 0; k < N; k++) for (let g = 0; g < G; g++) {
+      const j = o + k * G + g;
+      if (reps.first[j] < 0) continue;
+      total++;
+      if (run.commit[j] === t && items.length < 12) {
+        const f = reps.first[j], fo = o + k * G;
+        let fs = 0;
+        for (let i = f; i < f + reps.n; i++) fs = Math.max(fs, run.commit[fo + i]);
+        const words = [];
+        for (let i = g - reps.n + 1; i <= g; i++) words.push(display(run.word(run.tokens[fo + i])));
+        items.push(el("li", {}, `particle ${k}: “${words.join(" ")}” closed at position ${g}; first at position ${f} ` +
+          `(complete since step ${fs})`));
+      }
+    }
+    this.stepBox.replaceChildren(el("p", {}, `Step ${t}: ${total} position(s) in the population close a repeated ` +
+      `${reps.n}-gram; ${items.length ? "committed at this step:" : "none was committed at this step."}`),
+    items.length ? el("ul", { class: "srp-lineage" }, items) : "");
+    const shares = logcShares(run, reps, t), star = run.final ? ancestry(run, run.chosen)[t] : -1;
+    const order = [...Array(N).keys()].sort((a, b) => (a === star ? -1 : b === star ? 1 : a - b));
+    this.shareBody.replaceChildren(...order.map((k) => {
+      const c = classify(shares[k]);
+      return el("tr", { class: k === star ? "srp-star" : "" }, [el("td", {}, (k === star ? "★ " : "") + k),
+        el("td", {}, stack(c.tokens, c.tokens.map(pct).join(" · "))), el("td", {}, stack(c.costs, c.costs.map(pct).join(" · "))),
+        el("td", {}, c.mean.map((m) => fmt(m, 2)).join(" / "))]);
+    }));
+  }
+}
+
+/** How many final particles hold loop `l` (same tokens at its span and at its first occurrence). */
+function holders(run, l) {
+  const { N, G, T } = run, o = T * N * G, star = o + run.chosen * G;
+  let count = 0;
+  for (let k = 0; k < N; k++) {
+    let same = true;
+    for (let g = l.start; g <= l.end && same; g++) same = run.tokens[o + k * G + g] === run.tokens[star + g];
+    for (let g = l.first; g <= l.first + l.end - l.start && same; g++) same = run.tokens[o + k * G + g] === run.tokens[star + g];
+    count += same;
+  }
+  return count;
 }

@@ -122,7 +122,7 @@ export class Player {
     this.slider.max = this.main.T;
     this.focus = this.main.final ? this.main.chosen : 0;
     this.ess.load(this.main, this.repsOf(this.main));
-    this.lens.load(this.main, this.repsOf(this.main), this.runs);
+    this.lens.load(this.main, this.repsOf(this.main), this.runs, (r) => this.repsOf(r));
     this.loadFocus();
     this.loadCanvas(false);
     this.shown = -1;

@@ -16,10 +16,13 @@ import pytest
 from explorer import player as player_mod
 from explorer.payload import answer_metrics, payload
 from explorer.player import bundle, css, export_html, player
+from sampler.metrics import repeated_positions
+from sampler.trace import Trace
 from tests.explorer.conftest import record
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parents[2] / "test-output"
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
 
 # ----- payload ---------------------------------------------------------------------------------------------------
@@ -203,7 +206,7 @@ def test_keys_move_exactly_one_step_each_and_pause_stops_on_the_step_shown(page,
     assert step_shown(page) == 10
     page.keyboard.press("ArrowLeft")
     wait_step(page, 9)
-    page.select_option("#srp-speed", "16")
+    page.select_option("#srp-speed", "4")  # 9 → 16 takes 1.75 s: the pause lands mid-run
     page.click("#srp-play")
     page.wait_for_function("Number(document.getElementById('srp-player').dataset.step) >= 11")
     page.click("#srp-play")  # pause
@@ -248,3 +251,51 @@ def test_why_panel_names_the_rule_and_the_scores(page, smc_trace):
         assert f"{score:.2f}" in text
     answer = page.inner_text("#srp-answer")
     assert smc_trace.final["texts"][0][chosen].split()[0] in answer and "greedy" in answer
+
+
+# ----- the repetition lens ----------------------------------------------------------------------------------------
+def open_export(browser, tmp_path, traces):
+    path = tmp_path / "run.html"
+    path.write_text(export_html(traces))
+    pg = browser.new_page(viewport={"width": 1440, "height": 900})
+    pg.goto(path.as_uri())
+    pg.wait_for_selector("#srp-player[data-state=ready]")
+    return pg
+
+
+def test_repeat_marks_match_the_sampler_metric(browser, tmp_path):
+    trace = record(temperature=0.0, n_particles=2, gen_length=32, steps=32)  # argmax decoding of the toy loops
+    pg = open_export(browser, tmp_path, {"sr-smc": trace})
+    marks = pg.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#srp-canvas .srp-row')].map(r =>
+      [r.dataset.particle, [...r.querySelectorAll('.srp-cell')].map(c => c.classList.contains('srp-rep'))]))""")
+    state, W = trace.state_at(trace.n_steps), trace.prompt_width
+    for k in range(trace.n_particles):
+        expected = repeated_positions(trace.text(state.tokens[k, W:]), 3)
+        assert any(expected) and marks[str(k)] == expected
+    pg.close()
+
+
+def test_lens_says_what_the_self_reward_paid_for(browser, tmp_path, smc_trace, greedy_trace):
+    """The lens's summary numbers are the ★ text's own: share of punctuation tokens and their mean log c."""
+    pg = open_export(browser, tmp_path, {"sr-smc": smc_trace, "greedy": greedy_trace})
+    text = pg.inner_text("#srp-lens-summary")
+    state, W, star = smc_trace.state_at(smc_trace.n_steps), smc_trace.prompt_width, smc_trace.final["chosen"][0]
+    words = smc_trace.text(state.tokens[star, W:])
+    punct = np.array([not re.search(r"[^\W_]|\d", w) for w in words])
+    assert f"★'s text is {round(100 * punct.mean())}% punctuation" in text
+    if punct.any():
+        assert f"mean log c {state.log_conf[star, W:][punct].mean():.2f} per punctuation token" in text
+    assert "loop(s) in ★'s final text" in pg.inner_text("#srp-lens") or "repeats no 3-gram" in pg.inner_text("#srp-lens")
+    assert pg.locator(".srp-shares tbody tr").count() == smc_trace.n_particles
+    pg.close()
+
+
+@pytest.mark.skipif(not (EXAMPLES / "1-truth-acknowledged-n8").is_dir(), reason="first example not shipped")
+def test_lens_on_the_first_example(browser, tmp_path):
+    """The bundled first example: a screenshot of the lens, whose summary names the cheap punctuation."""
+    folder = EXAMPLES / "1-truth-acknowledged-n8"
+    pg = open_export(browser, tmp_path, {p.stem: Trace.load(p) for p in sorted(folder.glob("*.json"))})
+    assert "punctuation" in pg.inner_text("#srp-lens-summary")
+    OUT.mkdir(exist_ok=True)
+    pg.locator("#srp-lens").screenshot(path=str(OUT / "lens-example-1.png"))
+    pg.close()
