@@ -419,13 +419,8 @@ class TraceRecorder:
                            initial=x0.tolist(), prompt_width=prompt_width, mask_id=model.mask_id, vocab={})
 
     def __call__(self, info) -> None:
-        rows, positions = info.committed.nonzero(as_tuple=True)
-        self.trace.steps.append(StepRecord(
-            step=info.step, block=info.block, rows=rows.tolist(), positions=positions.tolist(),
-            tokens=info.x[rows, positions].tolist(), log_conf=info.log_conf[rows, positions].tolist(),
-            log_increment=info.log_increment.tolist(), log_weight=info.log_weight.tolist(),
-            ess=info.ess.tolist(), resampled=info.resampled.tolist(),
-            ancestors=None if info.ancestors is None else info.ancestors.tolist()))
+        host = info.to_host()  # the step's one device→host transfer, shared with `decode`
+        self.trace.steps.append(StepRecord(**{name: host[name] for name in STEP_FIELDS}))
 
     def finish(self, result) -> Trace:
         t = self.trace
