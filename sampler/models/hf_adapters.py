@@ -52,8 +52,7 @@ class MaskedLMDenoiser(Denoiser):
         return self.model(input_ids=x.to(self.device), attention_mask=mask).logits.masked_fill(self._never, -torch.inf)
 
     def encode(self, text: str, chat: bool | None = None) -> list[int]:
-        if chat:
-            raise ValueError(f"{self.name} has no chat template: turn the chat template off")
+        self.check_chat(chat)
         prefix = [] if self.tokenizer.cls_token_id is None else [self.tokenizer.cls_token_id]
         return prefix + self.tokenizer.encode(text, add_special_tokens=False)
 

@@ -38,17 +38,18 @@ class KnownModel:
 
 
 _DIT_HW = "CPU works (0.17 B); any GPU is faster. Space: CPU basic, or ZeroGPU"
-_8B_HW = "GPU with >= 24 GB in bf16 (L4, A10G, A100, ZeroGPU); CPU needs about 32 GB of RAM in float32, very slow"
+_GPU_HW = "GPU with >= 24 GB in bf16 (Space: L4, A10G large, A100 or ZeroGPU); CPU: about {} GB of RAM in float32, very slow"
+_LLADA_HW, _DREAM_HW = _GPU_HW.format(32), _GPU_HW.format(31)
 KNOWN_MODELS = {m.hub_id: m for m in (
     KnownModel("kuleshov-group/mdlm-owt", "MDLM (OWT)", "mdlm", 169.6e6, _DIT_HW),
     KnownModel("kuleshov-group/mdlm-noeos-owt", "MDLM (OWT, no EOS)", "mdlm", 169.6e6, _DIT_HW),
     *(KnownModel(f"kuleshov-group/bd3lm-owt-block_size{b}", f"BD3-LM L'={b}", "bd3lm", 169.6e6, _DIT_HW)
       for b in (4, 8, 16)),
-    KnownModel("GSAI-ML/LLaDA-8B-Instruct", "LLaDA-8B-Instruct", "llada", 8.02e9, _8B_HW, chat=True),
-    KnownModel("GSAI-ML/LLaDA-8B-Base", "LLaDA-8B-Base", "llada", 8.02e9, _8B_HW),
-    KnownModel("GSAI-ML/LLaDA-1.5", "LLaDA-1.5", "llada", 8.02e9, _8B_HW, chat=True),
-    KnownModel("Dream-org/Dream-v0-Instruct-7B", "Dream-7B Instruct", "dream", 7.62e9, _8B_HW, chat=True),
-    KnownModel("Dream-org/Dream-v0-Base-7B", "Dream-7B Base", "dream", 7.62e9, _8B_HW),
+    KnownModel("GSAI-ML/LLaDA-8B-Instruct", "LLaDA-8B-Instruct", "llada", 8.02e9, _LLADA_HW, chat=True),
+    KnownModel("GSAI-ML/LLaDA-8B-Base", "LLaDA-8B-Base", "llada", 8.02e9, _LLADA_HW),
+    KnownModel("GSAI-ML/LLaDA-1.5", "LLaDA-1.5", "llada", 8.02e9, _LLADA_HW, chat=True),
+    KnownModel("Dream-org/Dream-v0-Instruct-7B", "Dream-7B Instruct", "dream", 7.62e9, _DREAM_HW, chat=True),
+    KnownModel("Dream-org/Dream-v0-Base-7B", "Dream-7B Base", "dream", 7.62e9, _DREAM_HW),
 )}
 
 

@@ -73,7 +73,5 @@ def load_hub_model(model_id: str, device: str | torch.device = "cpu", dtype: tor
         if chat:
             raise ModelLoadError(model_id, "masked_lm prompts take no chat template", "Pass chat=False.")
         return MaskedLMDenoiser.load(model_id, device, dtype, offline, tokenizer)
-    if chat and family in ("mdlm", "bd3lm"):
-        raise ModelLoadError(model_id, f"{family} prompts take no chat template", "Pass chat=False.")
     return NATIVE[family].load(model_id, resolve_folder(model_id, offline), config, device, dtype, offline,
                                tokenizer, chat)

@@ -131,7 +131,7 @@ class HubDenoiser(Denoiser):
         """Prompt ids; `chat` (None: the model's default) wraps the text in the chat template first."""
         if self.chat_default if chat is None else chat:
             if not self.has_chat_template:
-                raise ValueError(f"{self.name} has no chat template: turn the chat template off")
+                self.check_chat(True)
             text = self.tokenizer.apply_chat_template([{"role": "user", "content": text}],
                                                       add_generation_prompt=True, tokenize=False)
         ids = self.tokenizer(text)["input_ids"]

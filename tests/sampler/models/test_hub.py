@@ -45,9 +45,11 @@ def test_masked_lm_conventions(tmp_path):
         bert.encode("the cat", chat=True)
 
 
-def test_chat_is_refused_for_models_without_a_template(tiny_folders):
-    with pytest.raises(ModelLoadError, match="mdlm prompts take no chat template"):
+def test_chat_is_refused_for_models_without_a_template(tiny, tiny_folders):
+    with pytest.raises(ModelLoadError, match="chat=True but its tokenizer has no chat template"):
         load_hub_model(str(tiny_folders["mdlm"]), local_files_only=True, chat=True)
+    with pytest.raises(ValueError, match="has no chat template: turn the chat template off"):
+        tiny["bd3lm"].encode("the cat", chat=True)
 
 
 def test_offline_uncached_id_fails_fast(monkeypatch):
