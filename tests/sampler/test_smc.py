@@ -272,3 +272,21 @@ def test_chat_template_on_a_model_without_one_names_the_switch():
     with pytest.raises(ValueError, match="bigram-toy has no chat template: turn the chat template off"):
         decode(BigramToy(), cfg(chat_template=True))
     assert decode(BigramToy(), cfg(chat_template=False, n_particles=1)).n_steps == 8
+
+
+# Outputs of commit 817ac7d (before the masked-positions-only step and the inverse-CDF draw), recorded there.
+OLD_TOPK = [3, 0, 4, 5, 4, 5, 0, 4, 5, 9, 4, 5, 4, 5, 0, 4]
+OLD_TOPK_POSITIONS = [[2, 8], [3, 9], [4, 7], [5, 6], [10, 16], [11, 17], [12, 15], [13, 14]]
+OLD_THRESHOLD = ([3, 0, 4, 5, 9, 4, 5, 9, 4, 5, 9, 4, 5, 9, 4, 5], [0, 4, 5, 9, 4, 5, 9, 4, 5, 9, 4, 5, 9, 4, 5, 9])
+
+
+def test_zero_temperature_output_is_unchanged_since_817ac7d():
+    model = BigramToy(scale=3.0)
+    topk = decode(model, cfg(temperature=0.0))
+    assert topk.generated == [[OLD_TOPK] * 4]
+    assert [sorted(set(s.positions)) for s in topk.trace.steps] == OLD_TOPK_POSITIONS
+    assert topk.scores[0].tolist() == pytest.approx([-10.8187] * 4, abs=1e-4)
+    threshold = decode(model, SamplerConfig(prompts=("the cat", "a dog ran on"), gen_length=16, steps=16,
+                                            n_particles=3, temperature=0.0, policy="threshold"))
+    assert threshold.generated == [[OLD_THRESHOLD[0]] * 3, [OLD_THRESHOLD[1]] * 3]
+    assert threshold.scores.flatten().tolist() == pytest.approx([-5.9144] * 3 + [-5.0988] * 3, abs=1e-4)
