@@ -45,8 +45,9 @@ def weight_files(folder: Path) -> list[Path]:
                          "Pass a folder in the hub layout (config.json + safetensors weights).")
 
 
-def load_weights(net: nn.Module, folder: Path, to_hub_key, dtype: torch.dtype, ignored: tuple[str, ...] = ()) -> None:
-    """Fill `net` (built on the meta device) from the checkpoint in `folder`.
+def load_weights(net: nn.Module, folder: Path, to_hub_key, dtype: torch.dtype, ignored: tuple[str, ...] = (),
+                 device: torch.device = torch.device("cpu")) -> None:
+    """Fill `net` (built on the meta device) from the checkpoint in `folder`, reading tensors straight onto `device`.
 
     `to_hub_key(name)` gives the checkpoint key of each of `net`'s parameters and persistent buffers;
     checkpoint keys matching a regex in `ignored` are allowed and skipped. Floating tensors become `dtype`.
@@ -77,7 +78,7 @@ def load_weights(net: nn.Module, folder: Path, to_hub_key, dtype: torch.dtype, i
                              "Check that config.json matches the weights.")
     state = {}
     for path in files:
-        with safe_open(path, framework="pt") as f:
+        with safe_open(path, framework="pt", device=str(device)) as f:
             for key in f.keys():
                 if key in expected:
                     t = f.get_tensor(key)

@@ -64,7 +64,7 @@ class HubDenoiser(Denoiser):
              tokenizer: str | None = None, chat: bool = False) -> "HubDenoiser":
         """Build the network from `cfg`, fill it from `folder`, and load the tokenizer."""
         net = cls.build_net(cfg, source)
-        load_weights(net, folder, cls.hub_key, dtype, cls.ignored_keys)
+        load_weights(net, folder, cls.hub_key, dtype, cls.ignored_keys, device)
         home = tokenizer_home(folder, tokenizer, cls.default_tokenizer)
         tok = load_tokenizer(home, check_reachable(home, offline), cls.tokenizer_fallback)
         return cls(source, net.to(device).eval(), tok, device, cfg, chat)

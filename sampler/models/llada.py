@@ -21,7 +21,9 @@ embedding_size (else vocab_size), max_sequence_length, rope_theta, rms_norm_eps,
 eos_token_id; block_type, activation_type, layer_norm_type, rope, alibi, include_bias, include_qkv_bias,
 weight_tying, scale_logits, input_emb_norm, attention_layer_norm and block_group_size must have the
 published values. Positions are absolute (left padding counts); padded keys are hidden. Logits are not
-shifted; the mask id is 126336.
+shifted; the mask id is 126336. RMSNorm runs in float32 as LLaDA's does; the rotary cos/sin are computed
+in float32 but applied in the weights' dtype (LLaDA applies them in float32), so bf16 runs differ from
+the reference code by rounding only.
 """
 import re
 
