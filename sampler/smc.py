@@ -3,12 +3,13 @@
 Rows are grouped by prompt: row r = p·N + i is particle i of prompt p. Every step runs
 one batched forward for all P·N rows. SMC math follows `docs/sr-smc-method.md`:
 
-    log_w += Σ_{j committed now} log c(j)          (the self-reward)
+    log_w += α · Σ_{j committed now} log c(j)      (the self-reward; α = reward_weight, 1 in the paper)
     ESS = 1 / Σ w̄²,  w̄ = softmax(log_w) per prompt
     if ESS < κ·N:  a ~ w̄;  x, logp ← x[a], logp[a];  log_w ← 0
 
-`step()` is pure given its generator; `decode()` loops over the schedule and hands
-each step's `StepInfo` to observers (e.g. the trace recorder), which only read it.
+`step()` is pure given its generator and never waits for the device; `decode()` loops over
+the schedule, copies each step's `StepInfo` to the host once and hands it to observers
+(e.g. the trace recorder), which only read it.
 """
 import time
 from dataclasses import dataclass, field
@@ -175,7 +176,8 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     committed = torch.zeros_like(state.x, dtype=torch.bool).scatter_(1, positions, commit)
     x = state.x.scatter(1, positions, torch.where(commit, tokens, state.x.gather(1, positions)))
     log_conf = state.log_conf.scatter(1, positions, torch.where(commit, log_c, state.log_conf.gather(1, positions)))
-    increment = cfg.reward_weight * torch.where(commit & log_c.isfinite(), log_c, 0.0).sum(dim=1)  # [R]; bad: flags
+    # [R]; a non-finite log c (bad logits) adds 0 here and stops the run through `flags`
+    increment = cfg.reward_weight * torch.where(commit & log_c.isfinite(), log_c, 0.0).sum(dim=1)
     log_w = state.log_w + increment
 
     block_masked = x[:, block] == model.mask_id
