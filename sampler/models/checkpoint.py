@@ -91,5 +91,6 @@ def require(config: dict, source: str, field: str, allowed, default=None):
     value = config.get(field, default)
     if value not in allowed:
         raise ModelLoadError(source, f"config.json has {field} = {value!r}; this loader supports "
-                             f"{' or '.join(repr(a) for a in allowed)}", "Use a checkpoint of the published architecture.")
+                             f"{' or '.join(repr(a) for a in allowed)}",
+                             "Use a checkpoint of the published architecture.")
     return value

@@ -37,7 +37,8 @@ def qwen2_config(cfg: dict, source: str):
                        num_attention_heads=cfg["num_attention_heads"],
                        num_key_value_heads=cfg.get("num_key_value_heads") or cfg["num_attention_heads"],
                        num_hidden_layers=cfg["num_hidden_layers"], vocab_size=cfg["vocab_size"],
-                       max_position_embeddings=cfg["max_position_embeddings"], rope_parameters={"rope_type": "default", "rope_theta": float(cfg["rope_theta"])},
+                       max_position_embeddings=cfg["max_position_embeddings"],
+                       rope_parameters={"rope_type": "default", "rope_theta": float(cfg["rope_theta"])},
                        rms_norm_eps=cfg["rms_norm_eps"], hidden_act="silu", use_sliding_window=False)
 
 

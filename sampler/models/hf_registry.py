@@ -38,7 +38,8 @@ class KnownModel:
 
 
 _DIT_HW = "CPU works (0.17 B); any GPU is faster. Space: CPU basic, or ZeroGPU"
-_GPU_HW = "GPU with >= 24 GB in bf16 (Space: L4, A10G large, A100 or ZeroGPU); CPU: about {} GB of RAM in float32, very slow"
+_GPU_HW = ("GPU with >= 24 GB in bf16 (Space: L4, A10G large, A100 or ZeroGPU); "
+           "CPU: about {} GB of RAM in float32, very slow")
 _LLADA_HW, _DREAM_HW = _GPU_HW.format(32), _GPU_HW.format(31)
 KNOWN_MODELS = {m.hub_id: m for m in (
     KnownModel("kuleshov-group/mdlm-owt", "MDLM (OWT)", "mdlm", 169.6e6, _DIT_HW),

@@ -67,7 +67,8 @@ def llama_config(cfg: dict, source: str):
                        num_key_value_heads=cfg.get("n_kv_heads") or heads, num_hidden_layers=cfg["n_layers"],
                        intermediate_size=cfg.get("mlp_hidden_size") or cfg["mlp_ratio"] * cfg["d_model"],
                        vocab_size=cfg.get("embedding_size") or cfg["vocab_size"],
-                       max_position_embeddings=cfg["max_sequence_length"], rope_parameters={"rope_type": "default", "rope_theta": float(cfg["rope_theta"])},
+                       max_position_embeddings=cfg["max_sequence_length"],
+                       rope_parameters={"rope_type": "default", "rope_theta": float(cfg["rope_theta"])},
                        rms_norm_eps=cfg["rms_norm_eps"], hidden_act="silu", attention_bias=False, mlp_bias=False)
 
 

@@ -3,9 +3,24 @@
 Plain tensor maths written from the published descriptions, sharing no code with `sampler/models/`:
 the loaders' outputs are compared against these.
 """
+import json
 import math
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+
+
+def read_checkpoint(folder: Path) -> tuple[dict, dict]:
+    """(state dict, config.json) of a single-file checkpoint folder."""
+    return load_file(folder / "model.safetensors"), json.loads((folder / "config.json").read_text())
+
+
+def visibility(x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """`[B, L, L]`: every query sees every real key (`key_mask`, default all) and itself."""
+    B, L = x.shape
+    key_mask = torch.ones(B, L, dtype=torch.bool) if key_mask is None else key_mask
+    return key_mask[:, None, :].expand(B, L, L) | torch.eye(L, dtype=torch.bool)
 
 
 def rms_norm(x, w, eps):
@@ -77,6 +92,7 @@ def dit(w, n_blocks, n_heads, x, visible):
         m = ln(h, w(p + "norm2.weight")) * (1 + cm) + sm
         m = torch.nn.functional.gelu(m @ w(p + "mlp.0.weight").T + w(p + "mlp.0.bias"), approximate="tanh")
         h = h + gm * (m @ w(p + "mlp.2.weight").T + w(p + "mlp.2.bias"))
-    shift, scale = (c @ w("output_layer.adaLN_modulation.weight").T + w("output_layer.adaLN_modulation.bias"))[:, None].split(D, -1)
+    final = c @ w("output_layer.adaLN_modulation.weight").T + w("output_layer.adaLN_modulation.bias")
+    shift, scale = final[:, None].split(D, -1)
     h = ln(h, w("output_layer.norm_final.weight")) * (1 + scale) + shift
     return h @ w("output_layer.linear.weight").T + w("output_layer.linear.bias")

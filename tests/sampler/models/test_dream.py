@@ -2,7 +2,6 @@
 import json
 
 import torch
-from safetensors.torch import load_file
 
 from sampler.models.dream import DreamDenoiser
 from tests.sampler.models import reference
@@ -15,7 +14,7 @@ NAMES = {"embed": "model.embed_tokens", "norm": "model.norm", "head": "lm_head",
 
 def dream_reference(folder, x, key_mask=None, positions=None):
     """Unshifted logits: output i predicts token i + 1."""
-    state, cfg = load_file(folder / "model.safetensors"), json.loads((folder / "config.json").read_text())
+    state, cfg = reference.read_checkpoint(folder)
 
     def w(name):
         layer, _, part = name.rpartition(".")
@@ -23,12 +22,10 @@ def dream_reference(folder, x, key_mask=None, positions=None):
         prefix = f"model.layers.{layer.removeprefix('layer')}." if layer else ""
         return state[f"{prefix}{NAMES[part]}.{kind or 'weight'}"]
 
-    B, L = x.shape
-    key_mask = torch.ones(B, L, dtype=torch.bool) if key_mask is None else key_mask
-    visible = key_mask[:, None, :].expand(B, L, L) | torch.eye(L, dtype=torch.bool)
-    positions = torch.arange(L).expand(B, L) if positions is None else positions
+    positions = torch.arange(x.shape[1]).expand(x.shape) if positions is None else positions
     return reference.llama_like(w, cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
-                                cfg["rope_theta"], cfg["rms_norm_eps"], x, positions, visible, bias=True)
+                                cfg["rope_theta"], cfg["rms_norm_eps"], x, positions, reference.visibility(x, key_mask),
+                                bias=True)
 
 
 def test_loads_as_dream_with_grouped_kv_heads_and_the_config_mask_id(tiny, tiny_folders):

@@ -1,9 +1,5 @@
 """LLaDA on transformers' Llama layers (sampler/models/llada.py), on a tiny checkpoint in the hub layout."""
-import json
-
-import pytest
 import torch
-from safetensors.torch import load_file
 
 from sampler.models.hub import load_hub_model
 from sampler.models.llada import LLaDADenoiser
@@ -16,18 +12,16 @@ NAMES = {"embed": "wte", "norm": "ln_f", "head": "ff_out", "n1": "attn_norm", "q
 
 
 def llada_reference(folder, x, key_mask=None):
-    state, cfg = load_file(folder / "model.safetensors"), json.loads((folder / "config.json").read_text())
+    state, cfg = reference.read_checkpoint(folder)
 
     def w(name):
         layer, _, part = name.rpartition(".")
         prefix = f"blocks.{layer.removeprefix('layer')}." if layer else ""
         return state[f"model.transformer.{prefix}{NAMES[part]}.weight"]
 
-    B, L = x.shape
-    key_mask = torch.ones(B, L, dtype=torch.bool) if key_mask is None else key_mask
-    visible = key_mask[:, None, :].expand(B, L, L) | torch.eye(L, dtype=torch.bool)
+    positions = torch.arange(x.shape[1]).expand(x.shape)  # absolute: padding counts
     return reference.llama_like(w, cfg["n_layers"], cfg["n_heads"], cfg["n_kv_heads"], cfg["rope_theta"],
-                                cfg["rms_norm_eps"], x, torch.arange(L).expand(B, L), visible)
+                                cfg["rms_norm_eps"], x, positions, reference.visibility(x, key_mask))
 
 
 def test_loads_as_llada_with_the_config_mask_id(tiny):

@@ -1,9 +1,6 @@
 """MDLM and BD3-LM (sampler/models/mdlm.py, dit.py) on tiny checkpoints in the hub layout."""
-import json
-
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from sampler.config import SamplerConfig
 from sampler.models.mdlm import subs
@@ -14,9 +11,9 @@ from tests.sampler.models.conftest import assert_decodes
 
 def dit_reference(folder, x, block_size=None):
     """Raw network logits (before SUBS) of the checkpoint in `folder`."""
-    state, cfg = load_file(folder / "model.safetensors"), json.loads((folder / "config.json").read_text())
+    state, cfg = reference.read_checkpoint(folder)
     B, L = x.shape
-    visible = torch.ones(B, L, L, dtype=torch.bool)
+    visible = reference.visibility(x)
     if block_size:
         block = torch.arange(L) // block_size
         visible = (block[:, None] >= block[None, :]).expand(B, L, L)
