@@ -78,7 +78,7 @@ def decode_all(model: Denoiser, cfgs: dict[str, SamplerConfig], progress,
 
 def live_recorder(model: Denoiser, cfg: SamplerConfig) -> TraceRecorder:
     """A recorder for the steps of a single-prompt run as they are made (for streaming)."""
-    ids = model.encode(cfg.prompts[0])
+    ids = model.encode(cfg.prompts[0], chat=cfg.chat_template)
     x0 = torch.tensor([ids + [model.mask_id] * cfg.gen_length])
     return TraceRecorder(model, cfg, [ids], x0, len(ids))
 
@@ -189,7 +189,7 @@ class Sampler:
                              f"{', '.join(self.models)}")
         model = self.models[request.model]
         cfgs = request.configs(DEVICE)
-        prompt_length = len(model.encode(request.prompt))
+        prompt_length = len(model.encode(request.prompt, chat=cfgs["sr-smc"].chat_template))
         self.limits.check_request(request, prompt_length)
         cfgs["sr-smc"].check_model(model.max_length, [prompt_length], model.required_block_length)
         return SamplingJob(model, cfgs)

@@ -40,7 +40,6 @@ CSS = """
 #sx-header h1 {margin: 0;}
 #sx-header p {margin: 0.2em 0 0;}
 #sx-panel {position: sticky; top: 0; align-self: start; max-height: 100vh; overflow-y: auto;}
-#sx-status {min-height: 1.5em;}
 @media (max-width: 700px) {
   #sx-panel {position: static; max-height: none;}
 }
@@ -86,6 +85,7 @@ HELP = {
     "confidence": "Self-reward from the model's own probability (untempered) or from the tempered draw.",
     "threshold": "ρ: the threshold policy commits every masked position whose confidence exceeds ρ.",
 }
+PANEL_FIELDS = ("chat_template",)  # not in the paper, but part of using the model: shown beside it
 PAPER_FIELDS = ("n_particles", "temperature", "gen_length", "steps", "block_length", "policy", "ess_threshold",
                 "resampling", "seed", "resample_when", "resample_every", "final_pick", "confidence", "threshold")
 OPTIONAL_BOOL = {"auto": None, "on": True, "off": False}  # a `bool | None` setting as a three-way switch
@@ -98,13 +98,13 @@ def _field_help(name: str) -> str:
 
 def _beyond_the_paper() -> list:
     """SamplerConfig fields the paper does not have (knobs added later), in declaration order."""
-    return [f for f in fields(SamplerConfig) if f.name not in PAPER_FIELDS and f.name not in APP_FIXED]
+    return [f for f in fields(SamplerConfig) if f.name not in (*PAPER_FIELDS, *PANEL_FIELDS, *APP_FIXED)]
 
 
 def _knob(f) -> gr.components.Component:
     """A run-panel control for a SamplerConfig field by its annotation; the default is the field's (the paper's)."""
     hint = typing.get_type_hints(SamplerConfig)[f.name]
-    label, info = f.metadata.get("label", f.name.replace("_", " ")), _field_help(f.name)
+    label, info = f.name.replace("_", " ").capitalize(), _field_help(f.name)
     default = None if f.default is MISSING else f.default
     args = typing.get_args(hint)
     if set(args) == {bool, type(None)}:
@@ -249,12 +249,13 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", interactive=sampler is not None, elem_id="sx-run",
                                         min_width=80)
-                    stop_btn = gr.Button("Stop", variant="stop", interactive=sampler is not None, elem_id="sx-stop",
-                                         min_width=80)
+                    stop_btn = gr.Button("Stop", variant="secondary", interactive=sampler is not None,
+                                         elem_id="sx-stop", min_width=80)
                 status = gr.Markdown("" if sampler else "*No model available: sampling is off; replay examples "
                                                         "or uploaded traces.*", elem_id="sx-status")
                 model = gr.Dropdown(models, value=models[0] if models else None, label="Model",
                                     interactive=bool(models), info=HELP["model"])
+                chat_template = _knob(next(f for f in fields(SamplerConfig) if f.name == "chat_template"))
                 with gr.Row():
                     n_particles = gr.Slider(2, limits.max_particles, 4, step=1, precision=0, label="Particles N",
                                             elem_id="sx-n", info=_field_help("n_particles"))
@@ -314,7 +315,8 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                        gen_length=gen_length, steps=steps, block_length=block_length, policy=policy,
                        ess_threshold=ess_threshold, resampling=resampling, seed=seed, best_of_n=best_of_n,
                        resample_when=resample_when, resample_every=resample_every, final_pick=final_pick,
-                       confidence=confidence, threshold=threshold, **{f.name: k for f, k in zip(beyond, knobs)})
+                       confidence=confidence, threshold=threshold, chat_template=chat_template,
+                       **{f.name: k for f, k in zip(beyond, knobs)})
         names = list(by_name)  # also the API's parameter names, in this order
         settings = [by_name[n] for n in names]
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]

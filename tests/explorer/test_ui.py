@@ -1,5 +1,6 @@
 """The page's handlers without a browser: streaming runs, state kept on failure, panel filled from traces,
 escaping, help texts, downloads in Gradio's cache."""
+import inspect
 from pathlib import Path
 
 import gradio as gr
@@ -10,6 +11,7 @@ from app import Sampler
 from explorer import io
 from explorer.limits import Limits
 from explorer.ui import build_ui, cache_folder, describe, user_errors
+from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from tests.explorer.conftest import one_torch_thread
 from tests.explorer.test_sampling import SETTINGS, SlowToy
@@ -36,10 +38,18 @@ def page(model=None, **kw) -> gr.Blocks:
     return build_ui(Sampler({"toy": model or BigramToy()}, Limits()), ["toy"], **kw)
 
 
+def values(demo, **changes) -> list:
+    """The Run handler's inputs after the state, in its order (its parameters are named by setting)."""
+    names = list(inspect.signature(handler(demo, "sample").fn).parameters)[1:]
+    settings = {**SETTINGS, **changes}
+    defaults = {c_name: c.value for c_name, c in zip(names, handler(demo, "sample").inputs[1:])}
+    return [settings.get(n, defaults[n]) for n in names]
+
+
 def run(demo, previous, **changes):
     """Every output the Run handler yields, in order."""
     with one_torch_thread():
-        return list(handler(demo, "sample").fn(previous, *{**SETTINGS, **changes}.values()))
+        return list(handler(demo, "sample").fn(previous, *values(demo, **changes)))
 
 
 def test_run_streams_live_payloads_then_replaces_the_runs():
@@ -58,7 +68,8 @@ def test_run_streams_live_payloads_then_replaces_the_runs():
 
 
 def test_a_rejected_request_changes_nothing():
-    gen = handler(page(), "sample").fn({"sr-smc": "earlier"}, *{**SETTINGS, "steps": 5}.values())
+    demo = page()
+    gen = handler(demo, "sample").fn({"sr-smc": "earlier"}, *values(demo, steps=5))
     with pytest.raises(gr.Error, match="steps = 5"):
         next(gen)  # raised before the first output: state, player and settings stay
 
@@ -68,7 +79,7 @@ def test_a_run_failing_midway_puts_the_earlier_runs_back(smc_trace):
     with pytest.raises(gr.Error, match="out of memory"):
         outputs = []
         with one_torch_thread():
-            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *SETTINGS.values()):
+            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *values(demo)):
                 outputs.append(out)
     state, view, status, *_ = outputs[-1]
     assert state == gr.skip() and view["live"] is False and "failed" in view["notes"][0]
@@ -156,3 +167,16 @@ def test_cache_folder_removes_the_emptied_folders_of_earlier_downloads():
     (second / "x.json").unlink()
     for folder in (second, third):
         folder.rmdir()
+
+
+def test_knobs_beyond_the_paper_default_to_the_paper_and_reach_the_sampler():
+    demo = page()
+    inputs = {c.label: c for c in handler(demo, "sample").inputs[1:]}
+    defaults = SamplerConfig()
+    assert inputs["Reward weight"].value == defaults.reward_weight == 1.0
+    assert inputs["Repetition penalty"].value == defaults.repetition_penalty == 1.0
+    assert inputs["No repeat ngram"].value == defaults.no_repeat_ngram == 0
+    assert inputs["Chat template"].value == "auto" and defaults.chat_template is None
+    *_, (state, *rest) = run(demo, {}, reward_weight=0.5, no_repeat_ngram=3, chat_template="off")
+    config = state["sr-smc"].config
+    assert (config["reward_weight"], config["no_repeat_ngram"], config["chat_template"]) == (0.5, 3, False)
