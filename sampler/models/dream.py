@@ -50,6 +50,7 @@ class DreamDenoiser(HubDenoiser):
     max_length_key = "max_position_embeddings"
     default_mask_id = MASK_ID
     tokenizer_fallback = "Qwen2Tokenizer"
+    ignored_keys = (r"model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq",)  # recomputed, if a file has them
     hub_key = staticmethod(hub_key)
 
     @staticmethod
