@@ -9,9 +9,10 @@ also block_size (the sampler's `required_block_length`); `adaln` must be true an
 
 The logits follow MDLM's SUBS parameterisation, applied here rather than in the network: the mask
 column is -inf and a position that already holds a token predicts that token with certainty. The
-checkpoints take no attention mask, so a batch must not hold padding. BD3-LM attends block-causally;
-a step runs the network on the visible prefix plus the current block only (up to the end of the
-block of `block_size` that holds the last position read).
+checkpoints take no attention mask, so a batch must not hold padding. BD3-LM attends block-causally
+over blocks counted from position 0; its prompts are left-filled with <|endoftext|> to a whole number of
+blocks, so the sampler's blocks (a multiple of `block_size`) line up with the network's, and a step runs
+the network on the visible prefix plus the current block only.
 """
 import math
 
@@ -88,6 +89,12 @@ class BD3LMDenoiser(MDLMDenoiser):
     @staticmethod
     def build_net(cfg: dict, source: str) -> DiT:
         return dit_from_config(cfg, source, int(cfg["block_size"]))
+
+    def encode(self, text: str, chat: bool | None = None) -> list[int]:
+        """As MDLM, with more leading <|endoftext|> until the length is a multiple of `block_size`: the
+        generated blocks then coincide with the network's blocks, each seeing only finished blocks before it."""
+        ids = super().encode(text, chat)
+        return [self.tokenizer.bos_token_id] * (-len(ids) % self.required_block_length) + ids
 
     def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int) -> torch.Tensor:
         """Only the blocks up to the one holding position `needed - 1`: later blocks are invisible to them."""

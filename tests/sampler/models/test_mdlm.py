@@ -65,6 +65,7 @@ def test_bd3lm_attends_block_causally_with_the_checkpoint_block_size(tiny):
     bd3 = tiny["bd3lm"]
     assert bd3.required_block_length == tiny_models.BD3_BLOCK
     x = prompt(bd3, "the cat sat", n_masks=8)  # 4 prompt ids, then blocks [4, 8) and [8, 12)
+    assert x.shape[1] == 12
     later = x.clone()
     later[0, 9] = bd3.tokenizer.convert_tokens_to_ids("dog")
     earlier = x.clone()
@@ -78,6 +79,12 @@ def test_bd3lm_attends_block_causally_with_the_checkpoint_block_size(tiny):
     assert torch.allclose(bd3.logits_at(x, None, positions), base[:, 5:7], atol=1e-5)
     with pytest.raises(ValueError, match="decodes in blocks of 4"):
         SamplerConfig(gen_length=8, steps=8, block_length=2).check_model(bd3.max_length, [4], bd3.required_block_length)
+
+
+def test_bd3lm_prompts_fill_whole_blocks_with_endoftext(tiny):
+    bd3, eos = tiny["bd3lm"], tiny["bd3lm"].tokenizer.bos_token_id
+    assert bd3.encode("the cat sat on the mat") == [eos, *tiny["mdlm"].encode("the cat sat on the mat")]  # 7 -> 8
+    assert all(len(bd3.encode(" ".join(["cat"] * n))) % bd3.required_block_length == 0 for n in range(1, 9))
 
 
 @pytest.mark.parametrize("family", ["mdlm", "bd3lm"])
