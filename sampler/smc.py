@@ -50,13 +50,13 @@ class StepInfo:
     resampled: torch.Tensor  # [P] bool
     ancestor_draw: torch.Tensor | None  # [P, N] within-group ancestors, identity where not resampled; None: no check
     state: ParticleState  # the state after this step (resampling applied)
-    flags: torch.Tensor  # [3] NaN logits read, a row of all -inf logits read, masks left in the block
+    flags: torch.Tensor  # [2] logits that cannot be drawn from were read; masks left in the block
     _host: dict | None = field(default=None, repr=False)
 
     def to_host(self) -> dict:
         """This step on the host, in one device→host transfer (cached): the `StepRecord` fields
         (`step, block, rows, positions, tokens, log_conf, log_increment, log_weight, ess, resampled, ancestors`,
-        lists; `ancestors` None when nothing resampled) plus `nan_logits, all_minus_inf, masks_left`."""
+        lists; `ancestors` None when nothing resampled) plus `bad_logits, masks_left`."""
         if self._host is None:
             R, L = self.x.shape
             P = self.ess.shape[0]
@@ -64,7 +64,7 @@ class StepInfo:
             packed = torch.cat([t.reshape(-1).double() for t in (
                 self.committed, self.x, self.log_conf, self.log_increment, self.log_weight, self.ess, self.resampled,
                 self.flags, draw)]).cpu().numpy()
-            parts = np.split(packed, np.cumsum([R * L, R * L, R * L, R, R, P, P, 3]))
+            parts = np.split(packed, np.cumsum([R * L, R * L, R * L, R, R, P, P, 2]))
             committed, x, log_conf = (v.reshape(R, L) for v in parts[:3])
             rows, positions = np.nonzero(committed)
             resampled = parts[6].astype(bool)
@@ -74,7 +74,7 @@ class StepInfo:
                 "log_increment": parts[3].tolist(), "log_weight": parts[4].tolist(), "ess": parts[5].tolist(),
                 "resampled": resampled.tolist(),
                 "ancestors": parts[8].astype(np.int64).reshape(P, -1).tolist() if resampled.any() else None,
-                "nan_logits": bool(parts[7][0]), "all_minus_inf": bool(parts[7][1]), "masks_left": int(parts[7][2])}
+                "bad_logits": bool(parts[7][0]), "masks_left": int(parts[7][1])}
         return self._host
 
     @property
@@ -144,16 +144,17 @@ def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | Non
 def _proposal_logits(model: Denoiser, features: torch.Tensor, x: torch.Tensor, known: torch.Tensor,
                      present: torch.Tensor | None, positions: torch.Tensor, chunk: slice,
                      cfg: SamplerConfig) -> torch.Tensor:
-    """float32 logits `[M, V]` of the flat candidates `chunk`: MASK never drawn, repetition controls applied."""
-    logits = model.output_layer(features).float()
+    """Logits `[M, V]` of the flat candidates `chunk` (the model's dtype; float32 once a repetition control
+    changes them): MASK never drawn, repetition controls applied."""
+    logits = model.output_layer(features)
     logits[:, model.mask_id] = -torch.inf
     if present is not None:
         rows = torch.arange(chunk.start, chunk.stop, device=x.device) // positions.shape[1]
-        penalise_repeats(logits, present[rows], cfg.repetition_penalty)
+        logits = penalise_repeats(logits.float(), present[rows], cfg.repetition_penalty)
     if cfg.no_repeat_ngram:
         bans = ngram_bans(x, known, positions, cfg.no_repeat_ngram, model.vocab_size, chunk)
         bans &= (logits.isfinite() & ~bans).any(-1, keepdim=True)  # never refuse every token of a row
-        logits.masked_fill_(bans, -torch.inf)
+        logits = logits.float().masked_fill_(bans, -torch.inf)
     return logits
 
 
@@ -181,8 +182,7 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     log_w = state.log_w + increment
 
     block_masked = x[:, block] == model.mask_id
-    flags = torch.stack([(log_c.isnan() & valid).any(), ((log_c == -torch.inf) & valid).any(),
-                         block_masked.sum()]).float()
+    flags = torch.stack([(log_c.isnan() & valid).any(), block_masked.sum()]).float()
     ess = resampling.ess(log_w.view(P, N))  # [P]
     resampled = torch.zeros(P, dtype=torch.bool, device=x.device)
     draw = None
@@ -279,10 +279,9 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         plan.step = n_steps
         state, info = step(model, state, plan, cfg, gen, attention_mask)
         host = info.to_host()
-        if host["nan_logits"]:
-            raise FloatingPointError("the model returned NaN (or +inf) logits")
-        if host["all_minus_inf"]:
-            raise FloatingPointError("the model returned a position where every token has logit -inf")
+        if host["bad_logits"]:
+            raise FloatingPointError("the model returned logits no token can be drawn from: NaN or +inf logits, "
+                                     "or a position where every token has logit -inf")
         for observe in observers:
             observe(info)
         if host["masks_left"] == 0:

@@ -26,30 +26,32 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw x̂ ~ softmax(logits/τ) by inverse CDF (one uniform per row) and return `(tokens, log_conf)`, `[...]`.
 
-    `logits [..., V]` float32 (modified in place: the caller hands over a temporary). log_conf is the
-    log-probability of the drawn token under softmax(logits) ("untempered", LLaDA) or softmax(logits/τ)
+    `logits [..., V]`, any float dtype (the maths runs in float32; the caller hands over a temporary). log_conf
+    is the log-probability of the drawn token under softmax(logits) ("untempered", LLaDA) or softmax(logits/τ)
     ("tempered", Dream), both from one `log_softmax`. τ = 0 (and any τ < MIN_TEMPERATURE) is argmax with no
-    randomness used, where both sources are the untempered probability. Rows that cannot be drawn from get
-    log_conf NaN (a NaN or +inf logit) or -inf (every logit -inf): the caller checks these O(rows) values.
+    randomness used, where both sources are the untempered probability. A row that cannot be drawn from (a NaN
+    or +inf logit, or every logit -inf) gets log_conf NaN: the caller checks these O(rows) values.
     """
-    all_minus_inf = logits.amax(dim=-1) == -math.inf
-    log_probs = torch.log_softmax(logits, dim=-1)
+    log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
     if temperature < MIN_TEMPERATURE:
         tokens = logits.argmax(dim=-1)
-        log_conf = log_probs.gather(-1, tokens[..., None])[..., 0]
-        return tokens, log_conf.masked_fill(all_minus_inf, -math.inf)
+        return tokens, log_probs.gather(-1, tokens[..., None])[..., 0]
     del logits
-    top = log_probs.amax(dim=-1, keepdim=True)
-    cdf = log_probs.sub(top).div_(temperature).exp_().cumsum_(dim=-1)  # ends at Σ exp((lp-max)/τ) ≥ 1
+    if temperature == 1:
+        top = 0.0
+        cdf = log_probs.exp()
+    else:
+        top = log_probs.amax(dim=-1, keepdim=True)
+        cdf = log_probs.sub(top).div_(temperature).exp_()
+    cdf = cdf.cumsum_(dim=-1)  # ends at Σ exp((lp - top)/τ) ≥ 1 (τ = 1: ≈ 1)
     total = cdf[..., -1:]
     u = torch.rand(total.shape, generator=gen, device=total.device, dtype=torch.float32)
     target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))  # strictly below the end
     tokens = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
+    log_conf = log_probs.gather(-1, tokens)
     if confidence == "tempered":
-        log_conf = (log_probs.gather(-1, tokens) - top) / temperature - total.log()
-    else:
-        log_conf = log_probs.gather(-1, tokens)
-    return tokens[..., 0], log_conf[..., 0].masked_fill(all_minus_inf, -math.inf)
+        log_conf = (log_conf - top) / temperature - total.log()
+    return tokens[..., 0], log_conf[..., 0]
 
 
 def present_tokens(x: torch.Tensor, known: torch.Tensor, vocab_size: int) -> torch.Tensor:

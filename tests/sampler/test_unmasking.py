@@ -53,7 +53,7 @@ def test_zero_temperature_is_argmax_and_uses_no_randomness():
 def test_rows_that_cannot_be_drawn_from_are_flagged_in_log_conf(temperature):
     logits = torch.tensor([[0.0, 1.0, 2.0], [0.0, float("nan"), 1.0], [-math.inf] * 3, [0.0, math.inf, 1.0]])
     tokens, log_c = draw_candidates(logits, temperature, "untempered", torch.Generator())
-    assert torch.isfinite(log_c[0]) and log_c[1].isnan() and log_c[2] == -math.inf and log_c[3].isnan()
+    assert torch.isfinite(log_c[0]) and log_c[1:].isnan().all()
 
 
 def test_draw_uses_one_uniform_per_row_and_never_a_zero_probability_token():
