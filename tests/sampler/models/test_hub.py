@@ -8,7 +8,8 @@ import torch
 from sampler.models import hf_registry
 from sampler.models.dream import DreamDenoiser
 from sampler.models.hf_adapters import MaskedLMDenoiser
-from sampler.models.hub import KNOWN_MODELS, ModelLoadError, detect_family, known_models_markdown, load_hub_model
+from sampler.models.hub import (KNOWN_MODELS, NATIVE, ModelLoadError, detect_family, known_models_markdown,
+                                load_hub_model)
 from sampler.models.llada import LLaDADenoiser
 from sampler.models.mdlm import BD3LMDenoiser, MDLMDenoiser
 from tests.fixtures import tiny_models
@@ -74,6 +75,25 @@ def test_known_models_table_renders_every_model():
     assert all(f"`{hub_id}`" in table for hub_id in KNOWN_MODELS)
     assert ("| LLaDA-8B-Instruct | `GSAI-ML/LLaDA-8B-Instruct` | 8.02 B | 16.0 GB |" in table
             and table.count("runs on 5.24 natively") == len(KNOWN_MODELS))
+
+
+PUBLISHED_CONFIGS = {  # the real checkpoints' config.json values that fix the parameter count
+    "llada": dict(d_model=4096, n_heads=32, n_kv_heads=32, n_layers=32, mlp_hidden_size=12288, vocab_size=126464,
+                  embedding_size=126464, max_sequence_length=4096, rope_theta=500000.0, rms_norm_eps=1e-5),
+    "dream": dict(hidden_size=3584, intermediate_size=18944, num_attention_heads=28, num_key_value_heads=4,
+                  num_hidden_layers=28, vocab_size=152064, max_position_embeddings=131072, rope_theta=1e6,
+                  rms_norm_eps=1e-6),
+    "mdlm": dict(vocab_size=50258, hidden_dim=768, cond_dim=128, n_blocks=12, n_heads=12, model_length=1024),
+    "bd3lm": dict(vocab_size=50258, hidden_dim=768, cond_dim=128, n_blocks=12, n_heads=12, model_length=1024,
+                  block_size=4),
+}
+
+
+@pytest.mark.parametrize("family", list(PUBLISHED_CONFIGS))
+def test_published_configs_build_networks_of_the_tabled_size(family):
+    net = NATIVE[family].build_net(PUBLISHED_CONFIGS[family], family)  # on the meta device: no memory
+    tabled = [m.params for m in KNOWN_MODELS.values() if m.family == family]
+    assert tabled and tabled == pytest.approx([sum(p.numel() for p in net.parameters())] * len(tabled), rel=2e-3)
 
 
 PAPER_MASK_IDS = {"mdlm": 50257, "bd3lm": 50257, "llada": 126336, "dream": 151666}
