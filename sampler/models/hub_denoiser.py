@@ -18,19 +18,21 @@ from sampler.models.hf_registry import ModelLoadError, check_reachable
 def load_tokenizer(source: str, offline: bool, fallback_class: str | None = None):
     """The tokenizer in `source` (folder or hub id) without remote code.
 
-    A tokenizer_config.json naming a class that only remote code defines (Dream's `DreamTokenizer`)
-    loads with `fallback_class` (a transformers class reading the same files) instead.
+    A tokenizer_config.json that maps AutoTokenizer to remote code (Dream's `DreamTokenizer`) is read by
+    transformers' own classes instead: the fast tokenizer from its tokenizer.json if the folder has one,
+    else `fallback_class` (e.g. Qwen2Tokenizer from vocab.json and merges.txt).
     """
     import transformers
 
     try:  # an empty config: the checkpoint's own config.json is not a transformers one
         return transformers.AutoTokenizer.from_pretrained(source, config=transformers.PretrainedConfig(),
                                                           trust_remote_code=False, local_files_only=offline)
-    except (ValueError, OSError, AttributeError) as err:
-        if fallback_class is None:
+    except (ValueError, OSError) as err:
+        native = "PreTrainedTokenizerFast" if Path(source, "tokenizer.json").is_file() else fallback_class
+        if native is None:
             raise ModelLoadError(source, f"its tokenizer could not be loaded ({err})",
                                  "Pass tokenizer=<a folder or hub id with the tokenizer>.") from err
-        return getattr(transformers, fallback_class).from_pretrained(source, local_files_only=offline)
+        return getattr(transformers, native).from_pretrained(source, local_files_only=offline)
 
 
 class HubDenoiser(Denoiser):

@@ -4,6 +4,8 @@ import json
 import torch
 
 from sampler.models.dream import DreamDenoiser
+from sampler.models.hub import load_hub_model
+from tests.fixtures import tiny_models
 from tests.sampler.models import reference
 from tests.sampler.models.conftest import assert_decodes
 
@@ -68,3 +70,14 @@ def test_attention_is_bidirectional(tiny):
 
 def test_decodes_greedy_best_of_n_and_sr_smc(tiny):
     assert_decodes(tiny["dream"])
+
+
+def test_a_tokenizer_config_mapped_to_remote_code_loads_without_it(tmp_path, tiny):
+    folder = tiny_models.save_tiny(tmp_path / "dream", "dream")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config |= {"tokenizer_class": "DreamTokenizer",  # defined only in the repo's tokenization_dream.py (absent here)
+               "auto_map": {"AutoTokenizer": ["tokenization_dream.DreamTokenizer", None]}}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    dream = load_hub_model(str(folder), local_files_only=True)
+    assert dream.encode("the cat", chat=True) == tiny["dream"].encode("the cat", chat=True)
+    assert dream.mask_id == tiny["dream"].mask_id and dream.pad_id == tiny["dream"].pad_id
