@@ -32,10 +32,9 @@ from sampler.models.checkpoint import require
 from sampler.models.hub_denoiser import HubDenoiser
 
 MASK_ID = 126336
-_PUBLISHED = {"block_type": ("llama", "llama"), "activation_type": ("silu", "silu"), "layer_norm_type": ("rms", "rms"),
-              "rope": (True, True), "alibi": (False, False), "include_bias": (False, False),
-              "include_qkv_bias": (False, False), "weight_tying": (False, False), "scale_logits": (False, False),
-              "input_emb_norm": (False, False), "attention_layer_norm": (False, False), "block_group_size": (1, 1)}
+_PUBLISHED = {"block_type": "llama", "activation_type": "silu", "layer_norm_type": "rms", "rope": True, "alibi": False,
+              "include_bias": False, "include_qkv_bias": False, "weight_tying": False, "scale_logits": False,
+              "input_emb_norm": False, "attention_layer_norm": False, "block_group_size": 1}
 _RENAMES = [  # ours -> checkpoint
     (r"embed_tokens\.", "wte."), (r"norm\.", "ln_f."), (r"lm_head\.", "ff_out."),
     (r"layers\.(\d+)\.input_layernorm\.", r"blocks.\1.attn_norm."),
@@ -60,8 +59,8 @@ def llama_config(cfg: dict, source: str):
     """transformers' LlamaConfig equivalent to LLaDA's config.json (refuses unpublished variants)."""
     from transformers import LlamaConfig
 
-    for field, (allowed, default) in _PUBLISHED.items():
-        require(cfg, source, field, (allowed,), default)
+    for field, value in _PUBLISHED.items():
+        require(cfg, source, field, (value,), value)
     heads = cfg["n_heads"]
     return LlamaConfig(hidden_size=cfg["d_model"], num_attention_heads=heads,
                        num_key_value_heads=cfg.get("n_kv_heads") or heads, num_hidden_layers=cfg["n_layers"],
