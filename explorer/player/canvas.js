@@ -1,121 +1,186 @@
 // The token canvas: every particle of one run at the cursor step, as running text that wraps to the width it
-// has. Cell background = confidence of the drawn token (viridis), text black or white by contrast; grey =
-// still masked; outline = committed at this step; dashed = inherited through resampling (at this step, or
-// ever: a toggle); vermilion underline = inside a repeated n-gram, ↺ = closes one. The row holding ★'s
-// ancestor comes first. A step change touches only the cells whose state differs from the step shown.
-import { MASK_GREY, inkOn, viridis } from "./palette.js";
+// has. Cell background = confidence of the drawn token (viridis), text black or white by contrast (≥ 4.5:1);
+// grey = still masked; black outline = committed at this step; dashed = inherited through resampling (at this
+// step, or ever: a toggle); vermilion bar = inside a repeated n-gram, vermilion corner = closes one.
+//
+// Rows are display slots: slot 0 always shows ★'s line (the row holding ★'s ancestor), then the focus
+// particle's, then the rest. Each slot is a 2-D <canvas>; a position is as wide as the widest token it ever
+// holds (any row, any step), so the text never reflows and positions line up across rows. A step change
+// repaints only the cells whose shown state differs — no DOM layout, which at 4,096 cells cost 100+ ms a frame.
+import { MASK_GREY, REPEAT, inkOn, viridis } from "./palette.js";
 import { ancestry } from "./data.js";
 import { el, fmt } from "./dom.js";
 
 const LEVELS = 256;
 const FILL = Array.from({ length: LEVELS }, (_, i) => viridis(i / (LEVELS - 1)));
 const INK = FILL.map(inkOn);
+const FONT_PX = 12, CELL_H = 19, GAP = 2, PAD = 8;
+const FONT = `${FONT_PX}px ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace`;
 
 export function display(word) {
   return word.replace(/\n/g, "↵").replace(/\t/g, "⇥") || "␣";
 }
 
 export class Canvas {
-  constructor(root, onPick) {
+  constructor(root) {
     this.root = root;
-    this.onPick = onPick;
     this.inheritMode = "step";
     this.showRepeats = true;
+    this.resize = new ResizeObserver(() => { if (this.run && this.rows.clientWidth !== this.width) this.layout(); });
   }
 
-  /** Build the cells of `run` (all rows [N] × generated positions [G]); `reps` from repetition(). */
+  /** Build one canvas per display slot for `run` (rows [N] × generated positions [G]); `reps` from repetition(). */
   load(run, reps, focus) {
     this.run = run; this.reps = reps; this.focus = focus;
     const { N, G } = run;
     this.rows = el("div", { class: "srp-rows" });
-    this.labels = []; this.cells = [];
-    this.shownTok = new Int32Array(N * G).fill(-2);
-    this.shownKey = new Int32Array(N * G).fill(-2);
-    this.shownP = new Float32Array(N * G).fill(NaN);
-    for (let k = 0; k < N; k++) {
-      const label = el("div", { class: "srp-rowlabel" });
-      const cells = el("div", { class: "srp-cells" });
-      const frag = document.createDocumentFragment();
-      for (let g = 0; g < G; g++) {
-        const c = document.createElement("span");
-        c.className = "srp-cell srp-m";
-        frag.appendChild(c);
-        this.cells.push(c);
-      }
-      cells.appendChild(frag);
-      const row = el("div", { class: "srp-row", "data-particle": k }, [label, cells]);
-      row.addEventListener("click", () => this.onPick && this.onPick(k));
-      this.labels.push(label);
+    this.labels = []; this.rowEls = []; this.canvases = [];
+    for (let slot = 0; slot < N; slot++) {
+      const label = el("div", { class: "srp-rowlabel" }), canvas = el("canvas", { class: "srp-cellcanvas" });
+      canvas.addEventListener("mousemove", (e) => this.hover(slot, e));
+      const row = el("div", { class: "srp-row", "data-slot": slot }, [label, canvas]);
+      this.labels.push(label); this.rowEls.push(row); this.canvases.push(canvas);
       this.rows.appendChild(row);
     }
     const prompt = el("div", { class: "srp-prompt" }, [el("b", {}, "prompt "), display(run.prompt || "(empty)")]);
     this.root.replaceChildren(prompt, this.rows);
-    this.t = -1;
+    const ctx = this.canvases[0].getContext("2d");
+    ctx.font = FONT;
+    const widths = new Map(), widthOf = (id) => {
+      let w = widths.get(id);
+      if (w === undefined) { w = Math.ceil(ctx.measureText(display(run.word(id))).width) + PAD; widths.set(id, w); }
+      return w;
+    };
+    this.col = new Float32Array(G).fill(2.2 * FONT_PX);
+    for (let j = 0; j < (run.T + 1) * N * G; j++) if (run.commit[j] >= 0) this.col[j % G] = Math.max(this.col[j % G], widthOf(run.tokens[j]));
+    this.shown = Array.from({ length: N }, () => new Array(G).fill(null));
+    this.order_ = null; this.t = -1;
+    this.resize.disconnect();
+    this.resize.observe(this.rows);
+    this.layout();
   }
 
-  /** Redraw for frame t: only cells whose token, confidence or marks changed. */
+  /** Wrap the positions to the rows' width: x [G], y [G] in CSS pixels; size every slot's canvas. */
+  layout() {
+    const { G } = this.run, width = Math.max(this.rows.clientWidth - 12, 120);
+    this.width = this.rows.clientWidth;
+    this.x = new Float32Array(G); this.y = new Float32Array(G);
+    let x = 0, y = 0;
+    for (let g = 0; g < G; g++) {
+      if (x > 0 && x + this.col[g] > width) { x = 0; y += CELL_H + GAP; }
+      this.x[g] = x; this.y[g] = y; x += this.col[g] + GAP;
+    }
+    const height = y + CELL_H + 2, dpr = window.devicePixelRatio || 1;
+    for (const c of this.canvases) {
+      c.width = Math.round(width * dpr); c.height = Math.round(height * dpr);
+      c.style.width = `${width}px`; c.style.height = `${height}px`;
+      const ctx = c.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.font = FONT; ctx.textAlign = "center"; ctx.textBaseline = "middle";
+    }
+    this.shown.forEach((s) => s.fill(null));
+    if (this.t >= 0) this.show(this.t);
+  }
+
+  /** Display order at frame t: ★'s ancestor, then the focus particle's, then the rest by index ([N] rows). */
+  order(t) {
+    const run = this.run, lead = [];
+    if (run.final) lead.push(ancestry(run, run.chosen)[t]);
+    if (this.focus != null) lead.push(ancestry(run, this.focus)[t]);
+    const first = [...new Set(lead)];
+    return first.concat([...Array(run.N).keys()].filter((k) => !first.includes(k)));
+  }
+
+  /** What cell (row k, position g) shows at frame t: a string key of its look, and its parts. */
+  cellAt(t, k, g, movedRow) {
+    const run = this.run, j = (t * run.N + k) * run.G + g, c = run.commit[j];
+    if (c < 0) return { key: "m", masked: true };
+    const p = Math.exp(run.logc[j]), level = Math.min(LEVELS - 1, Math.max(0, Math.round(p * (LEVELS - 1))));
+    const inh = Boolean(run.inherited[j]) && (this.inheritMode === "all" || (this.inheritMode === "step" && movedRow && c < t));
+    const rep = this.showRepeats && Boolean(this.reps.rep[j]), close = this.showRepeats && this.reps.first[j] >= 0;
+    const now = c === t, text = display(run.word(run.tokens[j]));
+    return { key: `${text}|${level}|${now}|${inh}|${rep}|${close}`, masked: false, text, p, step: c, now, inh, rep, close,
+      bg: FILL[level], ink: INK[level], first: this.reps.first[j] };
+  }
+
+  /** Redraw for frame t: repaint only the cells whose look differs from what their slot shows. */
   show(t) {
     const run = this.run;
     if (!run) return;
     t = Math.min(t, run.T);
-    const { N, G, tokens, logc, commit, inherited } = run;
-    const rep = this.reps.rep, first = this.reps.first;
-    const movedRow = t > 0 ? run.parents[t - 1].map((a, k) => a !== k) : new Array(N).fill(false);
-    const o = t * N * G;
-    for (let k = 0; k < N; k++) {
-      for (let g = 0; g < G; g++) {
-        const i = k * G + g, j = o + i, c = commit[j];
-        let key = -1, tok = tokens[j];
-        if (c >= 0) {
-          const inh = inherited[j] && (this.inheritMode === "all" || (this.inheritMode === "step" && movedRow[k] && c < t));
-          const rp = this.showRepeats ? rep[j] + (first[j] >= 0 ? 2 : 0) : 0;
-          key = c * 16 + (c === t ? 8 : 0) + (inh ? 4 : 0) + rp;
-        } else tok = -1;
-        const p = c >= 0 ? Math.exp(logc[j]) : NaN;
-        if (key === this.shownKey[i] && tok === this.shownTok[i] && (c < 0 || p === this.shownP[i])) continue;
-        this.shownKey[i] = key; this.shownTok[i] = tok; this.shownP[i] = p;
-        const cell = this.cells[i];
-        if (c < 0) {
-          cell.className = "srp-cell srp-m"; cell.textContent = ""; cell.style.backgroundColor = ""; cell.style.color = "";
-          cell.removeAttribute("title");
-          continue;
-        }
-        const level = Math.min(LEVELS - 1, Math.max(0, Math.round(p * (LEVELS - 1))));
-        const word = run.word(tok);
-        cell.textContent = display(word);
-        cell.style.backgroundColor = FILL[level];
-        cell.style.color = INK[level];
-        cell.className = "srp-cell" + (key & 8 ? " srp-now" : "") + (key & 4 ? " srp-inh" : "") +
-          (key & 1 ? " srp-rep" : "") + (key & 2 ? " srp-close" : "");
-        let title = `${JSON.stringify(word)} · p = ${p.toFixed(2)} · committed at step ${c}` +
-          (inherited[j] ? " · inherited through resampling" : "");
-        if (first[j] >= 0) title += ` · closes a repeated ${this.reps.n}-gram first seen at position ${first[j]}`;
-        cell.title = title;
+    const order = this.order(t);
+    const moved = t > 0 ? run.parents[t - 1].map((a, k) => a !== k) : new Array(run.N).fill(false);
+    for (let slot = 0; slot < run.N; slot++) {
+      const k = order[slot], shown = this.shown[slot], ctx = this.canvases[slot].getContext("2d");
+      for (let g = 0; g < run.G; g++) {
+        const cell = this.cellAt(t, k, g, moved[k]);
+        if (shown[g] === cell.key) continue;
+        shown[g] = cell.key;
+        this.paint(ctx, g, cell);
       }
     }
-    this.labelRows(t);
+    this.order_ = order;
+    this.labelRows(t, order);
     this.t = t;
   }
 
-  labelRows(t) {
-    const run = this.run, w = run.weights[t], inc = run.increment[t];
-    const star = run.final ? ancestry(run, run.chosen)[t] : -1;
-    const focus = this.focus != null ? ancestry(run, this.focus)[t] : -1;
-    for (let k = 0; k < run.N; k++) {
-      const row = this.labels[k].parentNode;
-      const tags = [];
-      if (k === star) tags.push(t === run.T ? "★ chosen" : "★'s ancestor");
-      if (run.N > 1) tags.push(`w̄ ${fmt(w[k], 3)}`, `Δ ${fmt(inc[k], 2)}`, `root ${run.roots[t][k]}`);
-      if (t > 0 && run.parents[t - 1][k] !== k) tags.push(`copied from ${run.parents[t - 1][k]} at step ${t - 1}`);
-      this.labels[k].textContent = `${run.label} particle ${k}` + (tags.length ? " · " + tags.join(" · ") : "");
-      row.style.order = k === star ? -2 : k === focus ? -1 : k;
-      row.classList.toggle("srp-star", k === star);
-      row.classList.toggle("srp-focus", k === focus && k !== star);
+  paint(ctx, g, cell) {
+    const x = this.x[g], y = this.y[g], w = this.col[g], h = CELL_H;
+    ctx.clearRect(x - 1, y, w + 2, h + 2);
+    ctx.setLineDash([]);
+    if (cell.masked) { ctx.fillStyle = MASK_GREY; ctx.fillRect(x, y, w, h); return; }
+    ctx.fillStyle = cell.bg; ctx.fillRect(x, y, w, h);
+    ctx.fillStyle = cell.ink; ctx.fillText(cell.text, x + w / 2, y + h / 2 + 1);
+    if (cell.rep) { ctx.fillStyle = REPEAT; ctx.fillRect(x, y + h - 3, w, 3); }
+    if (cell.close) { ctx.fillStyle = REPEAT; ctx.beginPath(); ctx.moveTo(x + w - 8, y); ctx.lineTo(x + w, y); ctx.lineTo(x + w, y + 8); ctx.fill(); }
+    if (cell.inh) { ctx.strokeStyle = "#000"; ctx.lineWidth = 1; ctx.setLineDash([3, 2]); ctx.strokeRect(x + 0.5, y + 0.5, w - 1, h - 1); }
+    if (cell.now) {
+      ctx.setLineDash([]); ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.strokeRect(x + 1, y + 1, w - 2, h - 2);
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.strokeRect(x + 2.5, y + 2.5, w - 5, h - 5);
     }
   }
 
+  /** Tooltip of the cell under the pointer. */
+  hover(slot, e) {
+    const r = e.target.getBoundingClientRect(), px = e.clientX - r.left, py = e.clientY - r.top;
+    let hit = -1;
+    for (let g = 0; g < this.run.G; g++) {
+      if (px >= this.x[g] && px < this.x[g] + this.col[g] && py >= this.y[g] && py < this.y[g] + CELL_H) { hit = g; break; }
+    }
+    const t = this.t, k = this.order_[slot];
+    if (hit < 0) { e.target.title = ""; return; }
+    const cell = this.cellAt(t, k, hit, t > 0 && this.run.parents[t - 1][k] !== k);
+    e.target.title = cell.masked ? `position ${hit}: masked` : `position ${hit}: ${cell.text} · p = ${cell.p.toFixed(2)} · ` +
+      `committed at step ${cell.step}` + (cell.inh ? " · inherited through resampling" : "") +
+      (cell.first >= 0 ? ` · closes a repeated ${this.reps.n}-gram first seen at position ${cell.first}` : "");
+  }
+
+  /** The cells slot `slot` shows now (for tests and tools): [G] objects as `cellAt` gives them, plus x, width. */
+  cellsOf(slot) {
+    const k = this.order_[slot], t = this.t, moved = t > 0 && this.run.parents[t - 1][k] !== k;
+    return Array.from({ length: this.run.G }, (_, g) => ({ ...this.cellAt(t, k, g, moved), x: this.x[g], width: this.col[g],
+      canvasWidth: parseFloat(this.canvases[slot].style.width) }));
+  }
+
+  labelRows(t, order) {
+    const run = this.run, w = run.weights[t], inc = run.increment[t];
+    const star = run.final ? ancestry(run, run.chosen)[t] : -1;
+    const focus = this.focus != null ? ancestry(run, this.focus)[t] : -1;
+    order.forEach((k, slot) => {
+      const row = this.rowEls[slot], tags = [];
+      if (k === star) tags.push(t === run.T ? "★ chosen" : "★'s ancestor");
+      if (run.N > 1) tags.push(`w̄ ${fmt(w[k], 3)}`, `Δ ${fmt(inc[k], 2)}`, `root ${run.roots[t][k]}`);
+      if (t > 0 && run.parents[t - 1][k] !== k) tags.push(`copied from ${run.parents[t - 1][k]} at step ${t - 1}`);
+      const text = `${run.label} particle ${k}` + (tags.length ? " · " + tags.join(" · ") : "");
+      if (this.labels[slot].textContent !== text) this.labels[slot].textContent = text;
+      if (row.dataset.particle !== String(k)) row.dataset.particle = k;
+      row.classList.toggle("srp-star", k === star);
+      row.classList.toggle("srp-focus", k === focus && k !== star);
+    });
+  }
+
   redraw() {
-    this.shownKey.fill(-2);
+    this.shown.forEach((s) => s.fill(null));
     if (this.t >= 0) this.show(this.t);
   }
 }

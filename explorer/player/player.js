@@ -54,7 +54,7 @@ export class Player {
     ]);
     host.replaceChildren(this.root);
     const q = (id) => this.root.querySelector(`#srp-${id}`);
-    this.canvas = new Canvas(q("canvas"), (k) => this.setFocus(k));
+    this.canvas = new Canvas(q("canvas"));
     this.tree = new Tree(q("tree"));
     this.ess = new Ess(q("ess"), q("ess-note"));
     this.weights = new Weights(q("weights"), q("weights-caption"));
@@ -218,7 +218,7 @@ function legend() {
     el("span", { class: "srp-key" }, ["confidence p: 0", el("span", { class: "srp-bar" }), "1"]),
     el("span", { class: "srp-key" }, [el("span", { class: "srp-cell srp-m" }), "masked"]),
     sw("srp-now", "committed at this step", fill), sw("srp-inh", "inherited through resampling", fill),
-    sw("srp-rep", "inside a repeated n-gram", fill), sw("srp-rep srp-close", "closes a repeat (↺)", fill),
+    sw("srp-rep", "inside a repeated n-gram", fill), sw("srp-rep srp-close", "closes a repeat (corner)", fill),
     el("span", { class: "srp-key" }, "★ = the sampler's answer; its row (or its ancestor's) comes first"),
   ]);
 }

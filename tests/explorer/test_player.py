@@ -175,22 +175,22 @@ def test_canvas_shows_the_cursor_step_with_star_first(page, smc_trace):
     wait_step(page, t)
     state = smc_trace.state_at(t, before_resample=True)
     W = smc_trace.prompt_width
-    rows = page.evaluate("""() => [...document.querySelectorAll('#srp-canvas .srp-row')].map(r => ({
-      k: Number(r.dataset.particle), order: Number(r.style.order),
-      cells: [...r.querySelectorAll('.srp-cell')].map(c => [c.textContent, c.className])}))""")
-    assert len(rows) == smc_trace.n_particles
+    rows = page.evaluate("""() => { const c = document.getElementById('srp-player').srp.canvas;
+      return [...document.querySelectorAll('#srp-canvas .srp-row')].map((r, slot) => ({
+        k: Number(r.dataset.particle), cells: c.cellsOf(slot)})); }""")
+    assert sorted(r["k"] for r in rows) == list(range(smc_trace.n_particles))
     for row in rows:
         k = row["k"]
-        for g, (text, cls) in enumerate(row["cells"]):
-            assert ("srp-m" in cls) == bool(state.masked[k, W + g])
-            if not state.masked[k, W + g]:
+        for g, cell in enumerate(row["cells"]):
+            assert cell["masked"] == bool(state.masked[k, W + g])
+            if not cell["masked"]:
                 word = smc_trace.vocab[int(state.tokens[k, W + g])]
-                assert text == (word.replace("\n", "↵") or "␣")
-                assert ("srp-now" in cls) == (state.commit_step[k, W + g] == t)
+                assert cell["text"] == (word.replace("\n", "↵") or "␣")
+                assert cell["now"] == (state.commit_step[k, W + g] == t)
+                assert cell["p"] == pytest.approx(np.exp(state.log_conf[k, W + g]), rel=1e-5)
     star_row = smc_trace.lineage(smc_trace.final["chosen"][0])[t - 1]  # the row holding ★'s line before step t
-    first = min(rows, key=lambda r: r["order"])
-    assert first["k"] == star_row
-    inh = sum("srp-inh" in cls for r in rows for _, cls in r["cells"])
+    assert rows[0]["k"] == star_row
+    inh = sum(cell.get("inh", False) for r in rows for cell in r["cells"])
     assert inh > 0, "inherited-at-this-step marks right after a resampling"
 
 
@@ -226,21 +226,22 @@ def test_slider_scrubs_and_every_view_follows(page, smc_trace):
     assert "Step 4" in page.inner_text("#srp-weights-caption")
 
 
-def test_text_contrast_is_aa_on_every_cell(page):
-    worst = page.evaluate("""() => {
-      const lum = (s) => { const [r, g, b] = s.match(/\\d+/g).slice(0, 3).map(Number).map(v => v / 255)
-        .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
-      let worst = 99;
-      for (const c of document.querySelectorAll('#srp-canvas .srp-cell:not(.srp-m)')) {
-        const s = getComputedStyle(c), a = lum(s.color), b = lum(s.backgroundColor);
-        worst = Math.min(worst, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05));
-        const range = document.createRange(); range.selectNodeContents(c);
-        const text = range.getBoundingClientRect(), box = c.getBoundingClientRect(), row = c.parentNode.getBoundingClientRect();
-        if (text.width > box.width + 0.5 || box.right > row.right + 0.5) return -1;  // a word cut or sticking out
-      }
-      return worst;
-    }""")
-    assert worst >= 4.5
+def test_text_contrast_is_aa_and_no_word_is_cut(page, smc_trace):
+    cells = page.evaluate("""() => { const c = document.getElementById('srp-player').srp.canvas;
+      const ctx = document.createElement('canvas').getContext('2d'); ctx.font = c.canvases[0].getContext('2d').font;
+      return [...Array(c.run.N).keys()].flatMap(s => c.cellsOf(s)).filter(x => !x.masked)
+        .map(x => ({...x, textWidth: ctx.measureText(x.text).width})); }""")
+    assert len(cells) == smc_trace.n_particles * (smc_trace.length - smc_trace.prompt_width)  # the last step: all committed
+
+    def lum(hex_):
+        c = [int(hex_[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    for cell in cells:
+        a, b = lum(cell["bg"]), lum(cell["ink"])
+        assert (max(a, b) + 0.05) / (min(a, b) + 0.05) >= 4.5, cell
+        assert cell["textWidth"] <= cell["width"] and cell["x"] + cell["width"] <= cell["canvasWidth"], cell
 
 
 def test_why_panel_names_the_rule_and_the_scores(page, smc_trace):
@@ -266,8 +267,8 @@ def open_export(browser, tmp_path, traces):
 def test_repeat_marks_match_the_sampler_metric(browser, tmp_path):
     trace = record(temperature=0.0, n_particles=2, gen_length=32, steps=32)  # argmax decoding of the toy loops
     pg = open_export(browser, tmp_path, {"sr-smc": trace})
-    marks = pg.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#srp-canvas .srp-row')].map(r =>
-      [r.dataset.particle, [...r.querySelectorAll('.srp-cell')].map(c => c.classList.contains('srp-rep'))]))""")
+    marks = pg.evaluate("""() => { const c = document.getElementById('srp-player').srp.canvas;
+      return Object.fromEntries([...Array(c.run.N).keys()].map(s => [c.order_[s], c.cellsOf(s).map(x => Boolean(x.rep))])); }""")
     state, W = trace.state_at(trace.n_steps), trace.prompt_width
     for k in range(trace.n_particles):
         expected = repeated_positions(trace.text(state.tokens[k, W:]), 3)
