@@ -2,6 +2,7 @@
 import json
 import time
 
+import huggingface_hub.constants
 import pytest
 import torch
 
@@ -19,6 +20,22 @@ from tests.fixtures import tiny_models
                                          ("bd3lm", BD3LMDenoiser)])
 def test_family_is_detected_from_config_json(tiny, family, cls):
     assert type(tiny[family]) is cls
+
+
+@pytest.mark.parametrize("family", tiny_models.FAMILIES)
+def test_a_hub_id_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, tiny, family):
+    """The hub-id path: cache lookup, config.json, snapshot of weights and tokenizer (HF_HUB_OFFLINE=1)."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / f"models--srsmc-tests--tiny-{family}"
+    tiny_models.save_tiny(repo / "snapshots" / revision, family, sharded=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = load_hub_model(f"srsmc-tests/tiny-{family}")
+    assert type(model) is type(tiny[family]) and model.name == f"srsmc-tests/tiny-{family}"
+    x = torch.tensor([model.encode("the cat") + [model.mask_id] * 4])
+    torch.testing.assert_close(model.logits(x), tiny[family].logits(x), rtol=0, atol=1e-5)
 
 
 def test_family_from_architectures_when_model_type_is_absent():
