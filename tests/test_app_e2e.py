@@ -147,5 +147,10 @@ def test_narrow_layout(browser, app_url):
         clipped = page.evaluate("""() => [...document.querySelectorAll('h1, h2, h3, label, .srp-panel h3')]
             .filter(e => e.offsetWidth && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
         assert clipped == []
+        unscrollable = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t => {
+            let e = t.parentElement;
+            while (e && !['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) e = e.parentElement;
+            return !e; }).length""")
+        assert unscrollable == 0  # every table scrolls inside its own box
     finally:
         page.close()

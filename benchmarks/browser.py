@@ -1,0 +1,220 @@
+"""The explorer page in Debian's chromium: step-change latency, play rate, screenshots.
+
+    python -m benchmarks.browser                 # docs/benchmarks.md, "Browser player"
+    python -m benchmarks.browser --fresh         # re-record the benchmark runs first
+
+Serves the app in this process (default model, limits raised so the N = 16, L = 256 run loads),
+records two runs with it once (cached in test-output/browser-runs/), uploads each through the page
+and times in the browser, with `requestAnimationFrame` polling, from the input event to the first
+frame where the player's root says `data-step = t` (set after every view has drawn step t):
+
+- step → : ArrowRight on the page, from step 0 on, one press per measurement;
+- jump : the slider set to a random step (an `input` event, as a drag gives);
+- play : steps per second reached at the 16 steps/s setting, from step 0 to the end.
+
+Wall clock of a shared 2-core box, so medians (and p90) over many repeats. Screenshots of the first
+load, the finished N = 16 run and the ★ explanation at 1440×900 and 390×844 go to test-output/.
+"""
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "test-output"
+RUNS = OUT / "browser-runs"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+PLAYER = "#srp-player"
+BASE = dict(prompt="It is a truth universally acknowledged", model="austen-mdlm", temperature=1.0, policy="topk",
+            ess_threshold=0.5, resampling="systematic", seed=0, best_of_n=False)
+CASES = {  # name: run-panel settings
+    "N8-L64-T64": dict(n_particles=8, gen_length=64, steps=64, block_length=32),
+    "N16-L256-T128": dict(n_particles=16, gen_length=256, steps=128, block_length=32),
+}
+SIZES = {"1440x900": (1440, 900), "390x844": (390, 844)}
+
+# time one input: `act` (a JS statement) → first animation frame where the root shows step `t`
+TIME_STEP_JS = """async ([act, t]) => {
+  const root = document.querySelector('#srp-player');
+  const t0 = performance.now();
+  (new Function(act))();
+  return await new Promise((done) => {
+    const poll = () => (+root.dataset.step === t ? done(performance.now() - t0) : requestAnimationFrame(poll));
+    poll();
+  });
+}"""
+KEY_RIGHT = "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}))"
+SLIDER_TO = ("const s = document.querySelector('#srp-slider'); s.value = {t}; "
+             "s.dispatchEvent(new Event('input', {{bubbles: true}}))")
+# play at 16 steps/s from step 0: (ms, step) at every frame until the last step
+PLAY_JS = """async () => {
+  const root = document.querySelector('#srp-player'), T = +root.dataset.steps, srp = root.srp;
+  srp.show(0);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const speed = document.querySelector('#srp-speed');
+  speed.value = '16'; speed.dispatchEvent(new Event('change', {bubbles: true}));
+  const seen = [];
+  const t0 = performance.now();
+  document.querySelector('#srp-play').click();
+  return await new Promise((done) => {
+    const poll = () => {
+      const step = +root.dataset.step, now = performance.now() - t0;
+      if (!seen.length || seen[seen.length - 1][1] !== step) seen.push([now, step]);
+      if (step >= T || now > 4 * 1000 * T / 16) done(seen); else requestAnimationFrame(poll);
+    };
+    poll();
+  });
+}"""
+
+
+def record_runs(fresh: bool) -> dict[str, list[Path]]:
+    """The benchmark runs' trace files by case, recorded with the app's own sampler (cached)."""
+    from app import Sampler, load_models
+    from explorer.limits import Limits
+
+    files, sampler = {}, None
+    for name, settings in CASES.items():
+        folder = RUNS / name
+        if fresh or not (folder / "sr-smc.json").exists():
+            if sampler is None:
+                sampler = Sampler(load_models([BASE["model"]]), Limits(max_cost=10**9, max_trace_cost=10**9))
+            folder.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            for role, trace in sampler({**BASE, **settings}).items():
+                trace.save(folder / f"{role}.json")
+            print(f"recorded {name} in {time.perf_counter() - start:.0f} s", flush=True)
+        files[name] = sorted(folder.glob("*.json"))
+    return files
+
+
+def serve() -> str:
+    """The app in this process with the limits raised for the benchmark runs; its URL."""
+    from app import Sampler, load_models
+    from explorer.limits import Limits
+    from explorer.ui import build_ui, launch_kwargs
+
+    limits = Limits(max_cost=10**9, max_trace_cost=10**9)
+    models = load_models([BASE["model"]])
+    demo = build_ui(Sampler(models, limits), list(models), limits)
+    demo.queue().launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                        **launch_kwargs())
+    return demo.local_url
+
+
+def upload(page, files: list[Path], steps: int) -> None:
+    """Upload trace files through the page and wait until the player has replaced its runs with them."""
+    page.evaluate(f"window.__before = document.querySelector('{PLAYER}').srp.main")
+    page.set_input_files("input[data-testid$=-upload-button]", [str(f) for f in files])
+    page.wait_for_function(f"""() => {{ const r = document.querySelector('{PLAYER}');
+        return r.srp.main !== window.__before && r.dataset.state === 'ready' && +r.dataset.steps === {steps}; }}""")
+
+
+def summary(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    return {"median_ms": round(statistics.median(ms), 1), "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 1),
+            "n": len(ms)}
+
+
+def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
+    """Step → and slider-jump latencies, and the play rate at 16 steps/s, of one uploaded run."""
+    import random
+
+    upload(page, files, steps)
+    page.evaluate(f"document.querySelector('{PLAYER}').srp.show(0)")
+    page.wait_for_selector(f'{PLAYER}[data-step="0"]')
+    page.click("#sx-header h1")  # focus outside any field
+    forward = [page.evaluate(TIME_STEP_JS, [KEY_RIGHT, t]) for t in range(1, min(repeats, steps) + 1)]
+    rng = random.Random(0)
+    jumps, t = [], 0
+    for _ in range(repeats):
+        t = (t + rng.randint(1, steps - 1)) % (steps + 1)
+        jumps.append(page.evaluate(TIME_STEP_JS, [SLIDER_TO.format(t=t), t]))
+    seen = page.evaluate(PLAY_JS)
+    (first_ms, first), (last_ms, last) = seen[1] if len(seen) > 1 else seen[0], seen[-1]
+    rate = (last - first) / ((last_ms - first_ms) / 1000) if last_ms > first_ms else float("nan")
+    return {"step_forward": summary(forward), "slider_jump": summary(jumps),
+            "play_16": {"steps_per_s": round(rate, 1), "reached": last, "of": steps,
+                        "seconds": round(last_ms / 1000, 2)}}
+
+
+def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
+    """First load, the finished N = 16 run and its ★ explanation, at each size."""
+    shots = []
+    for size, (w, h) in SIZES.items():
+        page = browser.new_page(viewport={"width": w, "height": h})
+        page.set_default_timeout(180_000)
+        page.goto(url)
+        page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
+        shots.append(OUT / f"browser-{size}-first-load.png")
+        page.screenshot(path=str(shots[-1]))
+        upload(page, big, 128)
+        page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        shots.append(OUT / f"browser-{size}-n16-run.png")
+        page.screenshot(path=str(shots[-1]))
+        page.evaluate("document.querySelector('#srp-answer').scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        shots.append(OUT / f"browser-{size}-n16-answer.png")
+        page.screenshot(path=str(shots[-1]))
+        page.evaluate("document.querySelector('#srp-why').scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        shots.append(OUT / f"browser-{size}-why-star.png")
+        page.screenshot(path=str(shots[-1]))
+        page.close()
+    return shots
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    version = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
+    import os
+    return f"{cpu}, {os.cpu_count()} cores, {version}, headless, software rendering (--disable-gpu)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fresh", action="store_true", help="re-record the benchmark runs")
+    ap.add_argument("--repeats", type=int, default=40, help="measurements per latency")
+    ap.add_argument("--no-screenshots", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    OUT.mkdir(exist_ok=True)
+    files = record_runs(args.fresh)
+    url = serve()
+    results = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.set_default_timeout(180_000)
+        page.goto(url)
+        page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
+        for name, settings in CASES.items():
+            results[name] = time_case(page, files[name], settings["steps"], args.repeats)
+            print(name, json.dumps(results[name]), flush=True)
+        page.close()
+        shots = [] if args.no_screenshots else screenshots(browser, url, files["N16-L256-T128"])
+        browser.close()
+    print(f"\nmachine: {machine()}\n")
+    print("| run | step → median (p90) ms | slider jump median (p90) ms | play at 16 steps/s |")
+    print("|---|---|---|---|")
+    for name, r in results.items():
+        f, j, pl = r["step_forward"], r["slider_jump"], r["play_16"]
+        print(f"| {name} | {f['median_ms']} ({f['p90_ms']}), n = {f['n']} | {j['median_ms']} ({j['p90_ms']}), "
+              f"n = {j['n']} | {pl['steps_per_s']} steps/s (step {pl['reached']} of {pl['of']} "
+              f"after {pl['seconds']} s) |")
+    for shot in shots:
+        print(f"screenshot: {shot.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
