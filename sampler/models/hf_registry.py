@@ -37,7 +37,7 @@ class KnownModel:
         return int(self.params * dtype.itemsize)
 
 
-_DIT_HW = "CPU works (0.17 B); any GPU is faster. Space: CPU basic, or ZeroGPU"
+_DIT_HW = "CPU works, slowly (seconds per step at N = 4, 256 tokens); any GPU for real runs. Space: ZeroGPU or T4"
 _GPU_HW = ("GPU with >= 24 GB in bf16 (Space: L4, A10G large, A100 or ZeroGPU); "
            "CPU: about {} GB of RAM in float32, very slow")
 _LLADA_HW, _DREAM_HW = _GPU_HW.format(32), _GPU_HW.format(31)
