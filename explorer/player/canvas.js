@@ -53,7 +53,7 @@ export class Canvas {
     };
     this.col = new Float32Array(G).fill(2.2 * FONT_PX);
     for (let j = 0; j < (run.T + 1) * N * G; j++) if (run.commit[j] >= 0) this.col[j % G] = Math.max(this.col[j % G], widthOf(run.tokens[j]));
-    this.shown = Array.from({ length: N }, () => new Array(G).fill(null));
+    this.shown = Array.from({ length: N }, () => new Float64Array(G).fill(-2));
     this.order_ = null; this.t = -1;
     this.resize.disconnect();
     this.resize.observe(this.rows);
@@ -78,7 +78,7 @@ export class Canvas {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.font = FONT; ctx.textAlign = "center"; ctx.textBaseline = "middle";
     }
-    this.shown.forEach((s) => s.fill(null));
+    this.shown.forEach((s) => s.fill(-2));
     if (this.t >= 0) this.show(this.t);
   }
 
@@ -91,15 +91,23 @@ export class Canvas {
     return first.concat([...Array(run.N).keys()].filter((k) => !first.includes(k)));
   }
 
-  /** What cell (row k, position g) shows at frame t: a string key of its look, and its parts. */
-  cellAt(t, k, g, movedRow) {
+  /** What cell (row k, position g) shows at frame t: a numeric key of its look (token, confidence level, marks;
+   *  -1 masked), computed without allocating, and `cellAt` for its parts. */
+  keyAt(t, k, g, movedRow) {
     const run = this.run, j = (t * run.N + k) * run.G + g, c = run.commit[j];
-    if (c < 0) return { key: "m", masked: true };
-    const p = Math.exp(run.logc[j]), level = Math.min(LEVELS - 1, Math.max(0, Math.round(p * (LEVELS - 1))));
-    const inh = Boolean(run.inherited[j]) && (this.inheritMode === "all" || (this.inheritMode === "step" && movedRow && c < t));
-    const rep = this.showRepeats && Boolean(this.reps.rep[j]), close = this.showRepeats && this.reps.first[j] >= 0;
-    const now = c === t, text = display(run.word(run.tokens[j]));
-    return { key: `${text}|${level}|${now}|${inh}|${rep}|${close}`, masked: false, text, p, step: c, now, inh, rep, close,
+    if (c < 0) return -1;
+    const level = Math.min(LEVELS - 1, Math.max(0, Math.round(Math.exp(run.logc[j]) * (LEVELS - 1))));
+    const inh = run.inherited[j] && (this.inheritMode === "all" || (this.inheritMode === "step" && movedRow && c < t));
+    const marks = (c === t ? 8 : 0) | (inh ? 4 : 0) | (this.showRepeats ? (this.reps.rep[j] ? 2 : 0) | (this.reps.first[j] >= 0 ? 1 : 0) : 0);
+    return (run.tokens[j] * LEVELS + level) * 16 + marks;
+  }
+
+  cellAt(t, k, g, movedRow) {
+    const run = this.run, j = (t * run.N + k) * run.G + g, key = this.keyAt(t, k, g, movedRow);
+    if (key < 0) return { key, masked: true };
+    const level = Math.floor(key / 16) % LEVELS;
+    return { key, masked: false, text: display(run.word(run.tokens[j])), p: Math.exp(run.logc[j]), step: run.commit[j],
+      now: Boolean(key & 8), inh: Boolean(key & 4), rep: Boolean(key & 2), close: Boolean(key & 1),
       bg: FILL[level], ink: INK[level], first: this.reps.first[j] };
   }
 
@@ -111,12 +119,14 @@ export class Canvas {
     const order = this.order(t);
     const moved = t > 0 ? run.parents[t - 1].map((a, k) => a !== k) : new Array(run.N).fill(false);
     for (let slot = 0; slot < run.N; slot++) {
-      const k = order[slot], shown = this.shown[slot], ctx = this.canvases[slot].getContext("2d");
+      const k = order[slot], shown = this.shown[slot];
+      let ctx = null;
       for (let g = 0; g < run.G; g++) {
-        const cell = this.cellAt(t, k, g, moved[k]);
-        if (shown[g] === cell.key) continue;
-        shown[g] = cell.key;
-        this.paint(ctx, g, cell);
+        const key = this.keyAt(t, k, g, moved[k]);
+        if (shown[g] === key) continue;
+        shown[g] = key;
+        ctx = ctx || this.canvases[slot].getContext("2d");
+        this.paint(ctx, g, this.cellAt(t, k, g, moved[k]));
       }
     }
     this.order_ = order;
@@ -180,7 +190,7 @@ export class Canvas {
   }
 
   redraw() {
-    this.shown.forEach((s) => s.fill(null));
+    this.shown.forEach((s) => s.fill(-2));
     if (this.t >= 0) this.show(this.t);
   }
 }
