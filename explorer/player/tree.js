@@ -23,7 +23,7 @@ export class Tree {
     const shapes = [cursorShape(0)];
     run.resampled.forEach((r, s) => {
       if (r) shapes.push({ type: "line", x0: s + 0.5, x1: s + 0.5, y0: 0, y1: 1, yref: "paper",
-        line: { color: RESAMPLE, width: 1, dash: "dot" }, layer: "below" });
+        line: { color: RESAMPLE, width: 1, dash: "dot" }, opacity: 0.45, layer: "below" });
     });
     this.path = ancestry(run, focus);
     const data = [

@@ -300,3 +300,26 @@ def test_lens_on_the_first_example(browser, tmp_path):
     OUT.mkdir(exist_ok=True)
     pg.locator("#srp-lens").screenshot(path=str(OUT / "lens-example-1.png"))
     pg.close()
+
+
+def test_live_payloads_fill_in_and_follow_the_newest_step(page, smc_trace):
+    def partial(steps):
+        trace = record()
+        trace.steps, trace.final = trace.steps[:steps], {}
+        return payload({"sr-smc": trace}, live=True, notes=["sampling: the previous run is replaced"])
+
+    load = "p => document.getElementById('srp-player').srp.load(p)"
+    page.evaluate(load, partial(5))
+    assert page.get_attribute("#srp-player", "data-state") == "live"
+    wait_step(page, 5)
+    assert "Sampling" in page.inner_text("#srp-answer") and "previous run" in page.inner_text("#srp-banner")
+    page.evaluate(load, partial(9))
+    wait_step(page, 9)  # at the end: follows the newest step
+    page.evaluate("document.getElementById('srp-player').srp.show(2)")
+    wait_step(page, 2)
+    page.evaluate(load, partial(12))
+    page.wait_for_function("document.getElementById('srp-player').dataset.steps === '12'")
+    assert step_shown(page) == 2  # the user went back: stays there
+    page.evaluate(load, payload({"sr-smc": smc_trace}))
+    wait_step(page, smc_trace.n_steps)
+    assert page.get_attribute("#srp-player", "data-state") == "ready" and "The answer" in page.inner_text("#srp-answer")
