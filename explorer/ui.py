@@ -12,6 +12,8 @@ import functools
 import html
 import inspect
 import re
+import shutil
+import time
 import typing
 import uuid
 from dataclasses import MISSING, fields
@@ -31,7 +33,7 @@ from sampler.trace import Trace, TraceFormatError
 
 LIMITS = Limits()
 STREAM_INTERVAL_S = 0.3  # at most one partial update of a streaming run per this many seconds
-DELETE_CACHE = (60, 900)  # every minute, remove download and upload files older than 15 minutes
+DELETE_CACHE = (60, 900)  # every minute, Gradio removes uploads older than 15 minutes; downloads too
 
 CSS = """
 /* Gradio's container clips with overflow: hidden, which makes it a scroll container and stops the player's
@@ -171,22 +173,30 @@ def user_errors(fn):
     return wrapped
 
 
-def cache_folder() -> Path:
-    """A fresh folder inside Gradio's cache for files the page serves, so Gradio serves them without a copy
-    and `delete_cache` removes them; emptied folders of earlier downloads are removed here."""
+def cache_folder(max_age_s: float = DELETE_CACHE[1]) -> Path:
+    """A fresh folder inside Gradio's cache for files the page serves (Gradio serves them without a copy).
+
+    Folders of earlier downloads older than `max_age_s` are removed here: Gradio's `delete_cache` only
+    tracks files on the components it created, and a streaming handler's outputs go through per-session
+    copies of them, so it would never see these.
+    """
     cache = Path(get_upload_folder())
     cache.mkdir(parents=True, exist_ok=True)
+    now = time.time()
     for old in cache.glob("sr-smc-*"):
-        if old.is_dir() and not any(old.iterdir()):
-            old.rmdir()
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # removed by a concurrent request
+            continue
     folder = cache / f"sr-smc-{uuid.uuid4().hex}"
     folder.mkdir()
     return folder
 
 
-def trace_files(traces: dict[str, Trace]) -> list[str]:
+def trace_files(traces: dict[str, Trace], max_age_s: float = DELETE_CACHE[1]) -> list[str]:
     """Every run's trace as `<role>.json` in a fresh cache folder; the paths, in role order."""
-    folder = cache_folder()
+    folder = cache_folder(max_age_s)
     return [str(traces[role].save(folder / f"{role}.json")) for role in ROLES if role in traces]
 
 
@@ -237,6 +247,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
     """The whole page. `sampler` (app.Sampler: `start(settings) -> SamplingJob`) is None when no model
     can run (playback of traces only)."""
     defaults = SamplerConfig()
+    max_age_s = (delete_cache or DELETE_CACHE)[1]  # how long a download stays
     with gr.Blocks(title="SR-SMC Explorer", delete_cache=delete_cache, fill_width=True) as demo:
         runs_state = gr.State({})
         with gr.Row(elem_id="sx-header"):
@@ -323,7 +334,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
 
         def loaded(traces: dict[str, Trace], notes=()):
             """Outputs once new runs arrive: state, player, description, files and the settings that made them."""
-            return (traces, payload(traces, notes=notes), describe(traces), trace_files(traces), None,
+            return (traces, payload(traces, notes=notes), describe(traces), trace_files(traces, max_age_s), None,
                     *panel_settings(traces, names, models))
 
         def run(previous, *values):
@@ -347,7 +358,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             finally:
                 job.cancel()  # the client stopped or left: the decode ends at its next step
             yield (traces, payload(traces), f"Done: {job.total:,} rows × steps.", describe(traces),
-                   trace_files(traces), None)
+                   trace_files(traces, max_age_s), None)
 
         def on_example(name):
             if not name:
@@ -363,7 +374,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         def on_html(traces):
             if not traces:
                 raise gr.Error("Nothing loaded yet: run, load an example or upload a trace first.")
-            path = cache_folder() / "sr-smc-run.html"
+            path = cache_folder(max_age_s) / "sr-smc-run.html"
             path.write_text(export_html(traces), encoding="utf-8")
             return str(path)
 

@@ -1,6 +1,8 @@
 """The page's handlers without a browser: streaming runs, state kept on failure, panel filled from traces,
 escaping, help texts, downloads in Gradio's cache."""
 import inspect
+import os
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -158,15 +160,13 @@ def test_html_export_is_written_on_request_into_the_cache(smc_trace):
     assert path.is_relative_to(get_upload_folder()) and path.read_text().startswith("<!doctype html>")
 
 
-def test_cache_folder_removes_the_emptied_folders_of_earlier_downloads():
-    first = cache_folder()
-    second = cache_folder()
-    (second / "x.json").write_text("{}")
-    third = cache_folder()
-    assert not first.exists() and second.exists() and third.exists()
-    (second / "x.json").unlink()
-    for folder in (second, third):
-        folder.rmdir()
+def test_cache_folder_removes_folders_older_than_the_age(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    old, recent = cache_folder(), cache_folder()
+    (old / "sr-smc.json").write_text("{}")
+    os.utime(old, (time.time() - 100, time.time() - 100))
+    new = cache_folder(max_age_s=50)
+    assert not old.exists() and recent.exists() and new.exists()
 
 
 def test_knobs_beyond_the_paper_default_to_the_paper_and_reach_the_sampler():
@@ -180,3 +180,26 @@ def test_knobs_beyond_the_paper_default_to_the_paper_and_reach_the_sampler():
     *_, (state, *rest) = run(demo, {}, reward_weight=0.5, no_repeat_ngram=3, chat_template="off")
     config = state["sr-smc"].config
     assert (config["reward_weight"], config["no_repeat_ngram"], config["chat_template"]) == (0.5, 3, False)
+
+
+def test_temp_disk_stays_bounded_over_100_runs(tmp_path, monkeypatch):
+    """Every Run writes its trace files; those older than the page's age go when the next run writes."""
+    gradio_client = pytest.importorskip("gradio_client")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    demo = page(delete_cache=(1, 1))
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False, analytics_enabled=False,
+                                      download_files=False)
+        args = values(demo, gen_length=4, steps=2, block_length=4, n_particles=2, best_of_n=False)
+        folders, size = [], []
+        start = time.monotonic()
+        for _ in range(100):
+            client.predict(*args, api_name="/sample")
+            folders.append(len(list(tmp_path.glob("sr-smc-*"))))
+            size.append(sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()))
+        per_second = 100 / (time.monotonic() - start)
+    finally:
+        demo.close()
+    assert max(folders) <= 2 + 2 * per_second  # about one second of runs (age 1 s), not 100
+    assert max(size) <= max(folders) * size[0]
