@@ -1,6 +1,7 @@
 """Plots for docs/benchmarks.md from the benchmark JSON files.
 
     BROWSER_PATH=/usr/bin/chromium python -m benchmarks.plots docs/quality.json docs/speed.json --out docs/img
+    BROWSER_PATH=/usr/bin/chromium python -m benchmarks.plots --frontier docs/quality-frontier.json
 
 PNG export goes through kaleido, which drives a Chromium (BROWSER_PATH names it).
 """
@@ -42,6 +43,48 @@ def quality_figure(rows: list[dict]) -> go.Figure:
     return fig
 
 
+FRONTIER_Y = [("repeated_4gram_rate", "repeated word 4-gram rate"), ("unigram_entropy", "unigram entropy (bits)")]
+
+
+def frontier_figure(rows: list[dict]) -> go.Figure:
+    """Gen PPL (x) against repetition and entropy (y), one column per τ: a line per penalty through
+    α = 0 … 1, greedy as stars; 95 % bootstrap intervals on both axes."""
+    taus = sorted({r["tau"] for r in rows})
+    fig = make_subplots(rows=len(FRONTIER_Y), cols=len(taus), subplot_titles=[f"τ = {t}" for t in taus]
+                        + [""] * (len(FRONTIER_Y) - 1) * len(taus), horizontal_spacing=0.08, vertical_spacing=0.1)
+    penalties = list(dict.fromkeys(r["settings"].get("penalty", "off") for r in rows))
+    colours = dict(zip(penalties, [OKABE_ITO[c] for c in ("blue", "vermilion", "green", "orange")]))
+    for j, tau in enumerate(taus):
+        for penalty, colour in colours.items():
+            groups = (("SR-SMC N = 4, α = 0 → 1", [r for r in rows if r["tau"] == tau and r["N"] > 1],
+                       "circle", "lines+markers+text"),
+                      ("greedy", [r for r in rows if r["tau"] == tau and r["N"] == 1], "star", "markers"))
+            for name, group, symbol, mode in groups:
+                pts = sorted((r for r in group if r["settings"].get("penalty") == penalty),
+                             key=lambda r: r["settings"].get("reward_weight", 0))
+                for i, (key, label) in enumerate(FRONTIER_Y):
+                    fig.add_trace(go.Scatter(
+                        x=[r["gen_ppl"] for r in pts], y=[r[key] for r in pts], mode=mode,
+                        name=f"{name}, repetition {penalty}", legendgroup=f"{name}{penalty}",
+                        showlegend=i == 0 and j == 0, line={"color": colour},
+                        marker={"color": colour, "symbol": symbol, "size": 14 if symbol == "star" else 8},
+                        text=[f"α={r['settings']['reward_weight']:g}" if "reward_weight" in r["settings"] else ""
+                              for r in pts], textposition="top right", textfont={"size": 10, "color": colour},
+                        error_x={"type": "data", "symmetric": False, "thickness": 1,
+                                 "array": [r["gen_ppl_ci"][1] - r["gen_ppl"] for r in pts],
+                                 "arrayminus": [r["gen_ppl"] - r["gen_ppl_ci"][0] for r in pts]},
+                        error_y={"type": "data", "symmetric": False, "thickness": 1,
+                                 "array": [r[key + "_ci"][1] - r[key] for r in pts],
+                                 "arrayminus": [r[key] - r[key + "_ci"][0] for r in pts]}), row=i + 1, col=j + 1)
+                    fig.update_yaxes(title_text=label if j == 0 else None, row=i + 1, col=j + 1)
+    fig.update_xaxes(title_text="Gen PPL conditioned on the prompt (lower: more fluent to the judge)",
+                     row=len(FRONTIER_Y))
+    fig.update_layout(width=1200, height=850, template="plotly_white",
+                      title="The repetition frontier: what Gen PPL costs in repetition and entropy "
+                            "(mean and 95 % bootstrap interval)")
+    return fig
+
+
 def throughput_figure(rows: list[dict]) -> go.Figure:
     fig = go.Figure(go.Scatter(x=[r["N"] for r in rows], y=[r["tokens_per_s"] for r in rows],
                                mode="lines+markers", line={"color": OKABE_ITO["green"]}))
@@ -52,14 +95,19 @@ def throughput_figure(rows: list[dict]) -> go.Figure:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("quality", type=Path)
-    ap.add_argument("speed", type=Path)
+    ap.add_argument("quality", type=Path, nargs="?")
+    ap.add_argument("speed", type=Path, nargs="?")
+    ap.add_argument("--frontier", type=Path, help="a `benchmarks.quality --frontier` JSON file")
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    quality_figure(json.loads(args.quality.read_text())["rows"]).write_image(args.out / "quality.png")
-    throughput_figure(json.loads(args.speed.read_text())["throughput"]).write_image(args.out / "throughput.png")
-    print(f"wrote {args.out}/quality.png, {args.out}/throughput.png")
+    figures = {"quality.png": (args.quality, quality_figure), "throughput.png": (args.speed, throughput_figure),
+               "frontier.png": (args.frontier, frontier_figure)}
+    for name, (source, figure) in figures.items():
+        if source:
+            data = json.loads(source.read_text())
+            figure(data["throughput"] if figure is throughput_figure else data["rows"]).write_image(args.out / name)
+            print(f"wrote {args.out / name}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ visible (greedy: 1 row per step; best-of-N and SR-SMC: N rows per step). Units a
 paired comparisons against greedy at the same τ (same units resampled for both sides).
 
 `--frontier`: α (`reward_weight`, 0 = best-of-N's weights, 1 = the paper) × repetition
-penalty off/on × τ, at one N, plus greedy with the penalty off and on.
+setting (`--penalties`: off, no-repeat-4, rep-penalty-1.3, both) × τ, at one N, plus greedy
+under each repetition setting.
 """
 import argparse
 import json
@@ -32,8 +33,9 @@ from sampler.smc import decode
 
 PROMPTS = Path(__file__).resolve().parents[1] / "assets" / "heldout_prompts.jsonl"
 METRICS = ("repeated_3gram_rate", "repeated_4gram_rate", "unigram_entropy", "distinct_2", "distinct_3")
-# "Penalty on" in the frontier: both proposal-side repetition knobs (beyond the paper).
-PENALTY_ON = {"repetition_penalty": 1.3, "no_repeat_ngram": 4}
+# Repetition settings of the frontier (beyond the paper; both act on the proposal).
+PENALTIES = {"off": {}, "no-repeat-4": {"no_repeat_ngram": 4}, "rep-penalty-1.3": {"repetition_penalty": 1.3},
+             "both": {"no_repeat_ngram": 4, "repetition_penalty": 1.3}}
 N_BOOT = 2000
 
 
@@ -52,14 +54,14 @@ def comparison_cells(taus: list[float], ns: list[int]) -> list[dict]:
     return out
 
 
-def frontier_cells(taus: list[float], alphas: list[float], n: int) -> list[dict]:
-    """Greedy (penalty off/on) and SR-SMC at every α × penalty off/on, for every τ."""
+def frontier_cells(taus: list[float], alphas: list[float], n: int, penalties: list[str]) -> list[dict]:
+    """Greedy and SR-SMC at every α, for every penalty setting (plain greedy first) and τ."""
     out = []
     for tau in taus:
-        for penalty, knobs in (("off", {}), ("on", PENALTY_ON)):
-            out.append({"label": f"greedy, penalty {penalty}", "method": "smc", "n_particles": 1,
+        for penalty, knobs in ((name, PENALTIES[name]) for name in ["off"] + [p for p in penalties if p != "off"]):
+            out.append({"label": f"greedy, {penalty}", "method": "smc", "n_particles": 1,
                         "temperature": tau, "penalty": penalty, **knobs})
-            out += [{"label": f"α={a}, penalty {penalty}", "method": "smc", "n_particles": n, "temperature": tau,
+            out += [{"label": f"α={a:g}, {penalty}", "method": "smc", "n_particles": n, "temperature": tau,
                      "reward_weight": a, "penalty": penalty, **knobs} for a in alphas]
     return out
 
@@ -118,7 +120,7 @@ def paired(units: dict, ref: dict, boot: np.ndarray) -> dict:
 
 def reference_label(cell: dict) -> str:
     """The greedy cell every cell is paired against: plain greedy at the same τ."""
-    return "greedy, penalty off" if "penalty" in cell else "greedy"
+    return "greedy, off" if "penalty" in cell else "greedy"
 
 
 def markdown(rows: list[dict]) -> str:
@@ -145,6 +147,8 @@ def main(argv=None) -> None:
     ap.add_argument("--taus", type=float, nargs="+", default=[0.3, 1.0])
     ap.add_argument("--ns", type=int, nargs="+", default=[4], help="particle counts beside greedy (N = 1)")
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0], help="frontier: reward_weight")
+    ap.add_argument("--penalties", nargs="+", choices=list(PENALTIES), default=["off", "both"],
+                    help="frontier: repetition settings (off always runs: it is the reference)")
     ap.add_argument("--gen-length", type=int, default=64)
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
@@ -156,7 +160,7 @@ def main(argv=None) -> None:
     model = load_model(args.model)
     judge = GenPPLJudge()
     base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length}
-    cells = frontier_cells(args.taus, args.alphas, args.ns[0]) if args.frontier else comparison_cells(args.taus, args.ns)
+    cells = frontier_cells(args.taus, args.alphas, args.ns[0], args.penalties) if args.frontier else comparison_cells(args.taus, args.ns)
     boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
     start, rows, units = time.time(), [], {}
     for cell in cells:

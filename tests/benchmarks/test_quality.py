@@ -1,0 +1,43 @@
+"""The quality benchmark's statistics and grid, on hand-made numbers (no model, no judge)."""
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.quality import METRICS, corpus_ppl, frontier_cells, paired, reference_label, summarise
+
+
+def units(nll, count, rep4, entropy):
+    out = {"nll": np.array(nll, float), "count": np.array(count, float)}
+    out.update({k: np.zeros(len(nll)) for k in METRICS})
+    out["repeated_4gram_rate"], out["unigram_entropy"] = np.array(rep4, float), np.array(entropy, float)
+    return out
+
+
+def test_gen_ppl_is_token_weighted_over_units():
+    nll, count = np.array([10.0, 30.0]), np.array([10.0, 10.0])
+    assert corpus_ppl(nll, count, np.arange(2)) == pytest.approx(math.exp(2.0))
+    assert corpus_ppl(nll, count, np.array([[0, 0], [1, 1]])) == pytest.approx([math.e, math.exp(3.0)])
+
+
+def test_paired_against_itself_is_neutral_and_against_a_better_cell_is_not():
+    ref = units([40, 40, 40, 40], [10, 10, 10, 10], [0.1, 0.2, 0.1, 0.2], [4.0, 4.0, 4.0, 4.0])
+    boot = np.random.default_rng(0).integers(0, 4, (200, 4))
+    same = paired(ref, ref, boot)
+    assert same["gen_ppl_ratio"] == same["entropy_ratio"] == 1.0 and same["rep4_diff"] == 0.0
+    assert same["gen_ppl_ratio_ci"] == [1.0, 1.0] and same["lower_ppl_units"] == 0
+    better = units([30, 30, 30, 30], [10, 10, 10, 10], [0.2, 0.3, 0.2, 0.3], [3.8, 3.8, 3.8, 3.8])
+    p = paired(better, ref, boot)
+    assert p["gen_ppl_ratio"] == pytest.approx(math.exp(-1.0)) and p["lower_ppl_units"] == 4
+    assert p["rep4_diff"] == pytest.approx(0.1) and p["entropy_ratio"] == pytest.approx(0.95)
+    row = summarise(better, boot)
+    assert row["gen_ppl"] == pytest.approx(math.exp(3.0))
+    assert row["repeated_4gram_rate_ci"][0] <= row["repeated_4gram_rate"] <= row["repeated_4gram_rate_ci"][1]
+
+
+def test_frontier_grid_puts_plain_greedy_first_at_every_tau():
+    cells = frontier_cells([0.3, 1.0], [0.0, 1.0], 4, ["no-repeat-4"])
+    assert [c["label"] for c in cells[:6]] == ["greedy, off", "α=0, off", "α=1, off",
+                                               "greedy, no-repeat-4", "α=0, no-repeat-4", "α=1, no-repeat-4"]
+    assert len(cells) == 12 and all(reference_label(c) == "greedy, off" for c in cells)
+    assert cells[4]["no_repeat_ngram"] == 4 and cells[4]["reward_weight"] == 0.0 and cells[4]["n_particles"] == 4
