@@ -26,12 +26,12 @@ export class Weights {
     t = Math.min(t, run.T);
     const w = run.weights[t], inc = run.increment[t], lw = run.logw[t], star = this.path[t];
     const note = run.resampled[t] ? " → resampled after this step" : t === run.T ? " (last step: no resampling)" : "";
-    this.caption.textContent = `Step ${t}: normalised weights w̄ (bars) and this step's Δ log w (labels)${note}`;
+    this.caption.textContent = `Step ${t}: normalised weights w̄ (bars) and this step's Δ log w (labels; always ≤ 0)${note}`;
     for (let k = 0; k < run.N; k++) {
       const bar = this.bars[k];
       bar.style.height = `${(100 * w[k]).toFixed(2)}%`;
       bar.style.backgroundColor = colours[k];
-      this.deltas[k].textContent = t ? `Δ ${fmt(inc[k], 2)}` : "";
+      this.deltas[k].textContent = !t ? "" : run.N > 8 ? fmt(inc[k], 1) : `Δ ${fmt(inc[k], 2)}`;
       this.cols[k].classList.toggle("srp-star", k === star);
       this.cols[k].title = `particle ${k}: w̄ = ${fmt(w[k], 3)}, Δ log w = ${fmt(inc[k], 3)}, log w = ${fmt(lw[k], 3)}, ` +
         `root ${run.roots[t][k]}`;

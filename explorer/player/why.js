@@ -42,9 +42,9 @@ export function renderWhy(root, chartDiv, run) {
       (lastReset ? ` (after step ${lastReset})` : "") + `, while the score counts the whole text: ` +
       `${fmt(final.scores[heavy], 2)} for ${heavy} against ${fmt(final.scores[star], 2)} for ★.`)));
   } else parts.push(el("p", {}, `★ is also the heaviest particle at the end (w̄ ${fmt(w[star], 3)}).`));
-  parts.push(el("div", { class: "srp-scroll" }, scores));
-  parts.push(el("h4", {}, `★'s lineage: ${events.length ? `${events.length} resampling step(s)` : "never resampled"}`));
-  if (events.length) parts.push(el("ul", { class: "srp-lineage" }, events));
+  parts.push(el("div", { class: "srp-whygrid" }, [el("div", { class: "srp-scroll srp-tall" }, scores), el("div", {}, [
+    el("h4", {}, `★'s lineage: ${events.length ? `copied or kept at ${events.length} resampling step(s)` : "never resampled"}`),
+    events.length ? el("ul", { class: "srp-lineage srp-tall" }, events) : ""])]));
   parts.push(el("p", { class: "srp-hint" }, "Δ log w = Σ log c of the tokens a step committed, so it is always ≤ 0: every " +
     "particle loses weight, confident ones lose less and so gain relative weight. The last step never resamples."));
   root.replaceChildren(...parts);

@@ -250,6 +250,11 @@ def test_why_panel_names_the_rule_and_the_scores(page, smc_trace):
     assert f"Why ★ = particle {chosen}" in text and "total log-confidence" in text
     for score in smc_trace.final["scores"][0]:
         assert f"{score:.2f}" in text
+    heaviest = int(np.argmax(smc_trace.steps[-1].log_weight))
+    if heaviest != chosen:  # the fixture's case today: the pick is total log-confidence, not weight
+        assert f"The heaviest particle at the end is {heaviest}" in text and "since the last resampling" in text
+    else:
+        assert "★ is also the heaviest particle" in text
     answer = page.inner_text("#srp-answer")
     assert smc_trace.final["texts"][0][chosen].split()[0] in answer and "greedy" in answer
 
