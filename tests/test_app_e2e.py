@@ -1,10 +1,11 @@
 """The explorer in real headless Chromium: layout, a streamed run, keys/scrub/play with no server round trip,
-uploads (good and corrupt) and downloads.
+uploads (good and corrupt), downloads, and a closed tab stopping its run.
 
 Needs Debian's chromium at /usr/bin/chromium and the Python playwright package; the app runs on the
 default model (the `app_server` fixture). Asserts behaviour — the step the player shows (`data-step` on
 `#srp-player`), request counts, storage — never milliseconds; timings are benchmarks/browser.py's job.
 """
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,22 @@ def test_narrow_layout(browser, app_url):
         assert unscrollable == 0  # every table scrolls inside its own box
     finally:
         page.close()
+
+
+def test_closing_the_tab_stops_the_decode(browser, app_url):
+    log = Path(__file__).resolve().parents[1] / "test-output" / "app.log"  # the app_server fixture's log
+    before = log.read_text().count("run cancelled")
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
+    set_number(page, "#sx-n input[data-testid=number-input]", 8)
+    set_number(page, "#sx-gen input", 64)
+    set_number(page, "#sx-steps input", 64)
+    page.click("#sx-run")
+    page.wait_for_selector(f'{PLAYER}[data-state="live"]')
+    page.close()
+    closed = time.monotonic()
+    while log.read_text().count("run cancelled") == before:  # the decode thread's last words
+        assert time.monotonic() - closed < 5.0, "the decode still runs 5 s after the tab closed"
+        time.sleep(0.05)
