@@ -27,6 +27,14 @@ export class Canvas {
     this.inheritMode = "step";
     this.showRepeats = true;
     this.resize = new ResizeObserver(() => { if (this.run && this.rows.clientWidth !== this.width) this.layout(); });
+    // slots scrolled out of view are repainted when they come back, not on every step
+    this.seen = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const slot = Number(e.target.dataset.slot);
+        this.visible[slot] = e.isIntersecting;
+        if (e.isIntersecting && this.t >= 0) this.paintSlot(slot, this.t);
+      }
+    }, { root: root, rootMargin: "200px 0px" });
   }
 
   /** Build one canvas per display slot for `run` (rows [N] × generated positions [G]); `reps` from repetition(). */
@@ -54,6 +62,9 @@ export class Canvas {
     this.col = new Float32Array(G).fill(2.2 * FONT_PX);
     for (let j = 0; j < (run.T + 1) * N * G; j++) if (run.commit[j] >= 0) this.col[j % G] = Math.max(this.col[j % G], widthOf(run.tokens[j]));
     this.shown = Array.from({ length: N }, () => new Float64Array(G).fill(-2));
+    this.visible = new Array(N).fill(true);
+    this.seen.disconnect();
+    this.rowEls.forEach((r) => this.seen.observe(r));
     this.order_ = null; this.t = -1;
     this.resize.disconnect();
     this.resize.observe(this.rows);
@@ -111,27 +122,28 @@ export class Canvas {
       bg: FILL[level], ink: INK[level], first: this.reps.first[j] };
   }
 
-  /** Redraw for frame t: repaint only the cells whose look differs from what their slot shows. */
+  /** Redraw for frame t: repaint only the cells whose look differs from what their slot shows (visible slots). */
   show(t) {
     const run = this.run;
     if (!run) return;
     t = Math.min(t, run.T);
-    const order = this.order(t);
-    const moved = t > 0 ? run.parents[t - 1].map((a, k) => a !== k) : new Array(run.N).fill(false);
-    for (let slot = 0; slot < run.N; slot++) {
-      const k = order[slot], shown = this.shown[slot];
-      let ctx = null;
-      for (let g = 0; g < run.G; g++) {
-        const key = this.keyAt(t, k, g, moved[k]);
-        if (shown[g] === key) continue;
-        shown[g] = key;
-        ctx = ctx || this.canvases[slot].getContext("2d");
-        this.paint(ctx, g, this.cellAt(t, k, g, moved[k]));
-      }
-    }
-    this.order_ = order;
-    this.labelRows(t, order);
     this.t = t;
+    this.order_ = this.order(t);
+    for (let slot = 0; slot < run.N; slot++) if (this.visible[slot]) this.paintSlot(slot, t);
+    this.labelRows(t, this.order_);
+  }
+
+  paintSlot(slot, t) {
+    const run = this.run, k = this.order_[slot], shown = this.shown[slot];
+    const moved = t > 0 && run.parents[t - 1][k] !== k;
+    let ctx = null;
+    for (let g = 0; g < run.G; g++) {
+      const key = this.keyAt(t, k, g, moved);
+      if (shown[g] === key) continue;
+      shown[g] = key;
+      ctx = ctx || this.canvases[slot].getContext("2d");
+      this.paint(ctx, g, this.cellAt(t, k, g, moved));
+    }
   }
 
   paint(ctx, g, cell) {
