@@ -67,3 +67,58 @@ def test_bad_values_are_named(changes, message):
 def test_settings_must_be_a_mapping():
     with pytest.raises(ValueError, match="settings must be a mapping"):
         RunRequest.from_settings([("prompt", "x")])
+
+
+# ----- fuzz: random settings are a request or a named ValueError, never another exception ----------------------
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from explorer.limits import Limits  # noqa: E402
+
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                   st.sampled_from([0, 1, 2, 4, 8, 16, 64, 65, 512, 513, 0.5, 1.0, 10**30, "topk", "threshold",
+                                    "block_end", "every_k", "systematic", "max_weight", "tempered"]),
+                   st.text(max_size=6), st.lists(st.integers(0, 3), max_size=2))
+NAMES = st.sampled_from([*SETTINGS, "colour"])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(changes=st.dictionaries(NAMES, VALUES, max_size=4), prompt_tokens=st.integers(0, 2000))
+def test_random_settings_are_a_request_or_a_named_error(changes, prompt_tokens):
+    try:
+        request = RunRequest.from_settings({**SETTINGS, **changes})
+    except ValueError as e:
+        assert str(e) and "Traceback" not in str(e)
+        event("refused by RunRequest")
+        return
+    cfgs = request.configs("cpu")
+    assert set(cfgs) >= {"greedy", "sr-smc"}
+    try:
+        Limits().check_request(request, prompt_tokens)
+        event("allowed")
+    except ValueError as e:
+        assert "this app allows" in str(e)
+        event("refused by Limits")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(n=st.integers(-1, 80), gen=st.sampled_from([1, 8, 16, 64, 100, 512, 600]), steps=st.integers(1, 600),
+       blocks=st.sampled_from([1, 2, 4, 8]), best=st.booleans(), policy=st.sampled_from(["topk", "threshold"]),
+       prompt_tokens=st.integers(0, 600))
+def test_random_sizes_are_allowed_or_refused_with_the_estimate(n, gen, steps, blocks, best, policy, prompt_tokens):
+    settings_ = {**SETTINGS, "n_particles": n, "gen_length": gen, "steps": steps, "block_length": max(gen // blocks, 1),
+                 "best_of_n": best, "policy": policy}
+    try:
+        request = RunRequest.from_settings(settings_)
+    except ValueError:
+        event("refused by RunRequest")
+        return
+    limits = Limits()
+    estimate = limits.request_cost(request, prompt_tokens)
+    try:
+        limits.check_request(request, prompt_tokens)
+        event("allowed")
+        assert estimate <= limits.max_cost
+    except ValueError as e:
+        event("refused by Limits")
+        assert "this app allows" in str(e)
