@@ -81,13 +81,16 @@ def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n:
     m = positions.shape[1]
     S = L - n + 1  # window starts
     rows = torch.arange(R * m, device=x.device)[flat] // m  # [M]
+    bans = torch.zeros(len(rows), vocab_size + 1, dtype=torch.bool, device=x.device)
+    if S < 2:  # no room for a window besides the candidate's own
+        return bans[:, :vocab_size]
     j = positions.flatten()[flat]  # [M]
     offsets = torch.arange(n, device=x.device)
     windows, known_w = x.unfold(1, n, 1), known.unfold(1, n, 1)  # [R, S, n]
     complete = known_w.all(-1)  # [R, S]
     starts = j[:, None] - offsets  # [M, n(o)]: the window holding j at offset o
     inside = (starts >= 0) & (starts < S)
-    starts = starts.clamp(0, max(S - 1, 0))
+    starts = starts.clamp(0, S - 1)
     hole = offsets[:, None] == offsets[None, :]  # [n(o), n(i)]
     cand = windows[rows[:, None], starts]  # [M, n(o), n(i)]
     usable = inside & (known_w[rows[:, None], starts] | hole).all(-1)  # [M, n(o)]
@@ -95,7 +98,6 @@ def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n:
     same = ((cand[:, :, None, :] == own[:, None, :, :]) | hole[None, :, None, :]).all(-1)  # [M, n(o), S]
     match = same & usable[:, :, None] & complete[rows][:, None, :]
     banned_token = own.transpose(1, 2)  # [M, n(o), S]: window e's token at offset o
-    bans = torch.zeros(len(rows), vocab_size + 1, dtype=torch.bool, device=x.device)
     return bans.scatter_(1, torch.where(match, banned_token, vocab_size).flatten(1), True)[:, :vocab_size]
 
 
