@@ -328,3 +328,24 @@ def test_live_payloads_fill_in_and_follow_the_newest_step(page, smc_trace):
     page.evaluate(load, payload({"sr-smc": smc_trace}))
     wait_step(page, smc_trace.n_steps)
     assert page.get_attribute("#srp-player", "data-state") == "ready" and "The answer" in page.inner_text("#srp-answer")
+
+
+def test_rows_scrolled_into_view_are_painted_for_the_step_shown(page, smc_trace):
+    """Slots out of view skip repaints; scrolled back into view they show the cursor step's cells."""
+    t = smc_trace.n_steps // 2
+    page.evaluate(f"document.getElementById('srp-player').srp.show({t})")
+    wait_step(page, t)
+    page.evaluate("document.querySelector('#srp-canvas .srp-row:last-child').scrollIntoView()")
+    page.wait_for_timeout(300)
+    mismatches = page.evaluate("""() => {
+      const c = document.getElementById('srp-player').srp.canvas, slot = c.run.N - 1;
+      const ctx = c.canvases[slot].getContext('2d'), dpr = window.devicePixelRatio || 1, bad = [];
+      c.cellsOf(slot).forEach((cell, g) => {
+        if (cell.now) return;  // outlined: its corner is black
+        const px = ctx.getImageData(Math.round((cell.x + 1.5) * dpr), Math.round((c.y[g] + 1.5) * dpr), 1, 1).data;
+        const want = (cell.masked ? '#D9D9D9' : cell.bg).match(/[0-9A-F]{2}/gi).map(h => parseInt(h, 16));
+        if (want.some((v, i) => Math.abs(v - px[i]) > 3)) bad.push([g, Array.from(px), want]);
+      });
+      return bad;
+    }""")
+    assert not mismatches
