@@ -19,7 +19,6 @@ with `python app.py --max-cost ... --max-trace-cost ...`.
 from dataclasses import dataclass
 
 from explorer.request import RunRequest
-from sampler.config import SamplerConfig
 
 TIME_LIMIT_S = 60  # what the default limits are measured against, on this project's 2-core CPU box
 
@@ -38,22 +37,6 @@ class Limits:
     max_prompt_chars: int = 2000
     max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
     max_trace_cost: int = 500_000  # cell-steps of the traces loaded together (uploads, examples)
-    max_particle_steps: int = 8192  # transitional: only `check` reads it
-
-    def check(self, cfg: SamplerConfig) -> None:
-        """Transitional (app.Sampler until it switches to `RunRequest` + `check_request`): N, gen length,
-        prompt and N × steps of one config."""
-        N, prompt = cfg.n_particles, cfg.prompts[0]
-        if N > self.max_particles:
-            raise ValueError(f"particles N = {N}: this app allows at most {self.max_particles}")
-        if cfg.gen_length > self.max_gen_length:
-            raise ValueError(f"gen length = {cfg.gen_length}: this app allows at most {self.max_gen_length}")
-        if len(prompt) > self.max_prompt_chars:
-            raise ValueError(f"prompt of {len(prompt)} characters: this app allows at most {self.max_prompt_chars}")
-        steps = cfg.gen_length if cfg.policy == "threshold" else cfg.steps
-        if N * steps > self.max_particle_steps:
-            raise ValueError(f"particles × steps = {N} × {steps} = {N * steps}: this app allows at most "
-                             f"{self.max_particle_steps}; lower N or the number of steps")
 
     def request_cost(self, request: RunRequest, prompt_tokens: int) -> int:
         """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""

@@ -1,6 +1,5 @@
 """Trace files: round trips, the shipped examples, and a named error for every bad upload."""
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +13,8 @@ from sampler.trace import TraceFormatError
 from tests.explorer.conftest import record
 
 
-def test_write_then_load_round_trip(smc_run, greedy_run):
-    paths = io.write_runs({"greedy": greedy_run, "sr-smc": smc_run})
-    assert [p.rsplit("/", 1)[1] for p in paths] == ["sr-smc.json", "greedy.json"]
+def test_save_then_load_round_trip(smc_run, greedy_run, tmp_path):
+    paths = [run.trace.save(tmp_path / f"{role}.json") for role, run in (("greedy", greedy_run), ("sr-smc", smc_run))]
     runs, notes = io.load_runs(paths)
     assert set(runs) == {"sr-smc", "greedy"} and notes == []
     assert runs["sr-smc"].trace.to_dict() == smc_run.trace.to_dict()
@@ -101,15 +99,3 @@ def test_loading_is_all_or_nothing_and_checks_the_limit_before_any_replay(smc_tr
     with pytest.raises(ValueError, match=f"{cost:,} cell-steps to replay"):
         io.load_runs([good], Limits(max_trace_cost=cost - 1))
     assert built == []  # nothing replayed, nothing returned
-
-
-def test_download_folders_stay_bounded_over_100_runs(smc_run, greedy_run, tmp_path):
-    root = tmp_path / "downloads"
-    sizes = []
-    for _ in range(100):
-        paths = io.write_runs({"sr-smc": smc_run, "greedy": greedy_run}, root)
-        assert all(Path(p).is_file() for p in paths)  # this run's files are there to serve
-        sizes.append(sum(f.stat().st_size for f in root.rglob("*") if f.is_file()))
-    one_run = sum(Path(p).stat().st_size for p in paths)
-    assert len(list(root.iterdir())) == io.KEEP_DOWNLOADS
-    assert sizes[-1] == io.KEEP_DOWNLOADS * one_run == max(sizes)
