@@ -82,7 +82,8 @@ export class Lens {
     const greedy = runs.greedy;
     if (greedy && greedy !== run && greedy.final) {
       const g = classify(logcShares(greedy, this.repsOf(greedy), greedy.T)[0]);
-      text += ` Greedy's text: ${pct(g.tokens[0])} punctuation, ${pct(g.tokens[1])} repeats.`;
+      text += ` Greedy's text: ${pct(g.tokens[0])} punctuation, ${pct(g.tokens[1])} repeats (mean log c ` +
+        `${fmt(g.mean[0], 2)} per punctuation token, ${fmt(g.mean[2], 2)} per other word).`;
     }
     if (star.mean[0] > star.mean[2])
       text += " Every step adds Σ log c of what it committed to a particle's log-weight, so particles writing these cheap " +
@@ -96,9 +97,9 @@ export class Lens {
     if (!found.length) return el("p", {}, `★'s final text repeats no ${this.reps.n}-gram.`);
     const rows = found.slice(0, 20).map((l) => {
       const s = l.step, maker = path[s], copies = [];
-      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(`after step ${r} from ${path[r]}`);
-      const how = copies.length ? `copied into ★'s line ${copies.length}× (${copies.slice(0, 2).join(", ")}` +
-        `${copies.length > 2 ? ", …" : ""})` : "★'s own row since it was made";
+      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(`after step ${r} from particle ${path[r]}`);
+      const how = copies.length ? `inherited: ★'s row got it ${copies[copies.length - 1]}` +
+        (copies.length > 1 ? ` (the line changed rows ${copies.length}× since it was made)` : "") : "made in ★'s own row";
       return el("tr", {}, [el("td", {}, l.words.join(" ")), el("td", {}, `${l.start}–${l.end}`), el("td", {}, String(l.first)),
         el("td", {}, `step ${s}, particle ${maker}`), el("td", {}, how), el("td", {}, `${holders(run, l)} of ${run.N}`)]);
     });
