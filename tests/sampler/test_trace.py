@@ -28,7 +28,11 @@ def test_save_load_round_trip(trace, tmp_path):
     ("{not json", "not a JSON trace"),
     ('{"hello": 1}', "no schema_version"),
     ("[1, 2]", "no schema_version"),
-])
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),  # was RecursionError
+    ('{"schema_version": 1, "x": ' + "[" * 500 + "]" * 500 + "}", "unknown fields: x"),
+    ('{"schema_version": 1, "model": ' + "9" * 5000 + "}", "not a JSON trace file"),  # the int-digits limit
+    ('{"schema_version": true}', "schema_version True is not supported"),
+], ids=["not-json", "foreign", "list", "nested-100000", "nested-500", "int-5000-digits", "bool-version"])
 def test_corrupt_or_foreign_files_raise(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -172,19 +176,6 @@ def test_every_malformed_field_is_a_named_format_error(trace, tmp_path, change, 
 def test_the_recorded_trace_is_valid(trace):
     trace.validate()
     Trace.from_dict(json.loads(json.dumps(trace.to_dict())))
-
-
-@pytest.mark.parametrize("content, message", [
-    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
-    ('{"schema_version": 1, "x": ' + "[" * 500 + "]" * 500 + "}", "unknown fields: x"),
-    ('{"schema_version": 1, "model": ' + "9" * 5000 + "}", "not a JSON trace file"),  # the int-digits limit
-    ('{"schema_version": true}', "schema_version True is not supported"),
-], ids=["nested-100000", "nested-500", "int-5000-digits", "bool-version"])
-def test_hostile_json_is_a_format_error(tmp_path, content, message):
-    path = tmp_path / "bad.json"
-    path.write_text(content)
-    with pytest.raises(TraceFormatError, match=message):
-        Trace.load(path)
 
 
 def test_unreadable_paths_are_format_errors(tmp_path):
