@@ -1,6 +1,6 @@
 // Plotly helpers shared by the chart views: compact layout, config, the step cursor, family colours.
 import { CURSOR, DEAD_GREY, LIVE_GREY, OKABE_ITO, distinctColours } from "./palette.js";
-import { ancestorsAt, survivors } from "./data.js";
+import { ancestorsAt, descendants } from "./data.js";
 
 export const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
@@ -31,29 +31,17 @@ export function cursorShape(t, axis = "x") {
  *  node (s, k) [(T+1)·N] — s ≥ t: its ancestor's family; s < t: dark grey if it has descendants at t — and the
  *  colour of each particle at t [N]. */
 export function families(run, t) {
-  const alive = survivors(run, t), N = run.N;
+  const alive = descendants(run, t)[t], N = run.N;
   const ids = [];
   for (let k = 0; k < N; k++) if (alive[k]) ids.push(k);
   const palette = ids.length <= 7 ? OKABE_ITO.slice(0, 7) : distinctColours(ids.length);
   const colourOf = new Array(N).fill(DEAD_GREY);
   ids.forEach((k, i) => { colourOf[k] = palette[i]; });
   const anc = ancestorsAt(run, t), nodes = new Array((run.T + 1) * N);
-  const back = t > 0 ? survivorsBefore(run, t) : null;
+  const back = t > 0 ? descendants(run, 0, t) : null;
   for (let s = 0; s <= run.T; s++) for (let k = 0; k < N; k++) {
     const i = s * N + k;
     nodes[i] = s >= t ? colourOf[anc[i]] : back[s][k] ? LIVE_GREY : DEAD_GREY;
   }
   return { nodes, particles: colourOf, count: ids.length };
-}
-
-/** For s < t: whether node (s, k) has descendants at frame t ([t][N] bool). */
-function survivorsBefore(run, t) {
-  const out = new Array(t);
-  let alive = new Uint8Array(run.N).fill(1);
-  for (let s = t - 1; s >= 0; s--) {
-    const up = new Uint8Array(run.N);
-    for (let k = 0; k < run.N; k++) if (alive[k]) up[run.parents[s][k]] = 1;
-    out[s] = up; alive = up;
-  }
-  return out;
 }

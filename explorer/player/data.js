@@ -86,15 +86,16 @@ export function ancestry(run, row, t = run.T) {
   return path;
 }
 
-/** Rows of frame t that have descendants at frame `later` (bool [N]). */
-export function survivors(run, t, later = run.T) {
-  let alive = new Uint8Array(run.N).fill(1);
-  for (let s = later - 1; s >= t; s--) {
-    const up = new Uint8Array(run.N);
-    for (let k = 0; k < run.N; k++) if (alive[k]) up[run.parents[s][k]] = 1;
-    alive = up;
+/** For each frame s in [from, later]: which of its rows have descendants at frame `later` ([later+1][N] bool,
+ *  entries before `from` left undefined). */
+export function descendants(run, from, later = run.T) {
+  const out = new Array(later + 1);
+  out[later] = new Uint8Array(run.N).fill(1);
+  for (let s = later - 1; s >= from; s--) {
+    out[s] = new Uint8Array(run.N);
+    for (let k = 0; k < run.N; k++) if (out[s + 1][k]) out[s][run.parents[s][k]] = 1;
   }
-  return alive;
+  return out;
 }
 
 /** Ancestor at frame `t` of every node (s, k), s ≥ t: Int16Array [(T+1)·N], -1 for s < t. */

@@ -349,3 +349,28 @@ def test_rows_scrolled_into_view_are_painted_for_the_step_shown(page, smc_trace)
       return bad;
     }""")
     assert not mismatches
+
+
+def test_tree_colours_families_at_the_cursor_step(page, smc_trace):
+    """Nodes from the cursor step on take the colour of their ancestor at the cursor; ancestors with descendants at
+    the end each get their own colour; lines that die out are light grey; earlier nodes dark grey if they lead to
+    the cursor step."""
+    T, N = smc_trace.n_steps, smc_trace.n_particles
+    parents = [smc_trace.parents(s) for s in range(T + 1)]  # parents[s][k]: row of frame s that k of frame s+1 is from
+    t = smc_trace.resample_steps()[0]
+    page.evaluate(f"document.getElementById('srp-player').srp.show({t})")
+    wait_step(page, t)
+    colours = np.array(page.evaluate("document.getElementById('srp-tree').data[2].marker.color")).reshape(T + 1, N)
+    ancestor = np.tile(np.arange(N), (T + 1, 1))
+    for s in range(t + 1, T + 1):
+        ancestor[s] = ancestor[s - 1][parents[s - 1]]
+    alive = set(ancestor[T].tolist())
+    family = {a: colours[t][a] for a in range(N)}
+    assert len({family[a] for a in alive}) == len(alive) and all(family[a] != "#E3E3E3" for a in alive)
+    for s in range(t, T + 1):
+        for k in range(N):
+            assert colours[s][k] == (family[ancestor[s][k]] if ancestor[s][k] in alive else "#E3E3E3")
+    reach = set(range(N))  # rows of frame s with descendants at frame t
+    for s in range(t - 1, -1, -1):
+        reach = {int(parents[s][k]) for k in reach}
+        assert [c for c in colours[s]] == ["#8C8C8C" if k in reach else "#E3E3E3" for k in range(N)]
