@@ -6,18 +6,18 @@ optionally `best-of-n.json`), all made from the same prompt and seed.
 from pathlib import Path
 
 from explorer.limits import Limits
-from explorer.runs import LABELS, ROLES, Run, role_of
+from explorer.runs import LABELS, ROLES, role_of
 from sampler.trace import Trace, TraceFormatError
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 
-def load_runs(paths: list[str | Path], limits: Limits = Limits()) -> tuple[dict[str, Run], list[str]]:
-    """Runs keyed by role (at most one file per role) and notes for the user; all files or nothing.
+def load_traces(paths: list[str | Path], limits: Limits = Limits()) -> tuple[dict[str, Trace], list[str]]:
+    """Traces keyed by role (at most one file per role) and notes for the user; all files or nothing.
 
-    Every file is read and validated, then their replay cost is checked against `limits`
-    together, and only then are the runs built. Raises TraceFormatError naming the file (or,
-    over a limit, ValueError with the estimate and the limit) and returns nothing.
+    Every file is read and validated (`Trace.load`) before the next, then their replay cost
+    is checked against `limits` together. Raises TraceFormatError naming the file (or, over
+    a limit, ValueError with the estimate, the limit and the flag that raises it).
     """
     traces, notes = {}, []
     for path in paths:
@@ -33,12 +33,10 @@ def load_runs(paths: list[str | Path], limits: Limits = Limits()) -> tuple[dict[
     if not traces:
         raise TraceFormatError("no trace file given")
     limits.check_trace(*traces.values())
-    runs = {}
-    for role, trace in traces.items():
-        run = Run.from_trace(trace)
-        run.frame(run.n_steps)  # replay once now: a file that validates but cannot replay fails here, not mid-playback
-        runs[role] = run
-    return runs, notes
+    return traces, notes
+
+
+load_runs = load_traces  # transitional: explorer/ui.py's name until it switches to load_traces
 
 
 def list_examples() -> list[str]:
@@ -48,8 +46,8 @@ def list_examples() -> list[str]:
     return sorted(d.name for d in EXAMPLES_DIR.iterdir() if d.is_dir() and any(d.glob("*.json")))
 
 
-def load_example(name: str, limits: Limits = Limits()) -> dict[str, Run]:
-    """The runs of one shipped example."""
+def load_example(name: str, limits: Limits = Limits()) -> dict[str, Trace]:
+    """The traces of one shipped example, by role."""
     if name not in list_examples():
         raise TraceFormatError(f"no example named {name!r}; available: {', '.join(list_examples()) or 'none'}")
-    return load_runs(sorted((EXAMPLES_DIR / name).glob("*.json")), limits)[0]
+    return load_traces(sorted((EXAMPLES_DIR / name).glob("*.json")), limits)[0]

@@ -7,7 +7,8 @@ whole-sequence block, the threshold policy) the script builds the `RunRequest` w
 largest cost under `max_cost`, checks it passes `Limits.check_request`, decodes it with the
 default model as the app does, and prints its cost, CPU seconds (one torch thread) and wall
 seconds. Upload: a synthetic trace at `max_trace_cost` per shape (wide, tall, long), through
-`explorer.io.load_runs` and one render of every view at its last step. `--quick` runs the
+`explorer.io.load_traces`, the browser player's JSON and a replay to its last step (the player
+draws in the browser; this is the server's share). `--quick` runs the
 smallest corner of each only (a smoke test of the script, not a measurement).
 """
 import argparse
@@ -68,7 +69,7 @@ def synthetic_trace(n_particles: int, length: int, n_steps: int, vocab: int = 81
                                 tokens=rng.integers(0, vocab - 1, N * len(pos)).tolist(),
                                 log_conf=(-rng.random(N * len(pos))).tolist(), log_increment=log_w, log_weight=log_w,
                                 ess=[1.5], resampled=[t < T], ancestors=[rng.integers(0, N, N).tolist()] if t < T else None))
-    used = sorted({tok for s in steps for tok in s.tokens})
+    used = sorted({tok for s in steps for tok in s.tokens} | {vocab - 1})
     config = {"n_particles": N, "gen_length": L, "steps": T, "block_length": L, "policy": "topk", "method": "smc",
               "seed": seed, "prompts": [""]}
     return Trace(model="synthetic", config=config, prompts=[""], prompt_ids=[[]], initial=[[vocab - 1] * L],
@@ -78,20 +79,23 @@ def synthetic_trace(n_particles: int, length: int, n_steps: int, vocab: int = 81
 
 
 def time_upload(limits: Limits, n_particles: int, n_steps: int, folder) -> None:
+    """Load a synthetic trace at `max_trace_cost` as the app does and build the player's JSON for it."""
+    import json
+
     from explorer import io
-    from explorer.ui import render
+    from explorer.payload import payload
 
     length = limits.max_trace_cost // (n_particles * n_steps)
     path = synthetic_trace(n_particles, length, n_steps).save(folder / "sr-smc.json")
     cpu, wall = time.process_time(), time.perf_counter()
-    runs, _ = io.load_runs([path])
-    run = runs["sr-smc"]
-    for t in (run.n_steps, run.n_steps // 2):
-        render(runs, t, None, None)
+    traces, _ = io.load_traces([path], limits)
+    sent = json.dumps(payload(traces), allow_nan=False).encode("utf-8")
+    trace = traces["sr-smc"]
+    trace.state_at(trace.n_steps)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(f"  N={n_particles:>3} L={length:>6} T={n_steps:>4} cost={limits.trace_cost([run.trace]):>10,} "
-          f"file {path.stat().st_size / 1e6:5.1f} MB  load + 2 renders: cpu {cpu:6.1f} s  wall {wall:6.1f} s  "
-          f"{'OK' if cpu <= TIME_LIMIT_S else 'OVER'}", flush=True)
+    print(f"  N={n_particles:>3} L={length:>6} T={n_steps:>4} cost={limits.trace_cost([trace]):>9,} "
+          f"file {path.stat().st_size / 1e6:5.1f} MB, payload {len(sent) / 1e6:5.1f} MB; load + payload + "
+          f"replay: cpu {cpu:5.1f} s  wall {wall:5.1f} s  {'OK' if cpu <= TIME_LIMIT_S else 'OVER'}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

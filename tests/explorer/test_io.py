@@ -5,25 +5,21 @@ import pytest
 
 from explorer import io
 from explorer.limits import Limits
-from explorer.runs import Run
-from explorer.views.canvas import canvas_html
-from explorer.views.summary import run_table
-from explorer.views.tree import tree_figure
+from explorer.payload import payload
 from sampler.trace import TraceFormatError
 from tests.explorer.conftest import record
 
 
-def test_save_then_load_round_trip(smc_run, greedy_run, tmp_path):
-    paths = [run.trace.save(tmp_path / f"{role}.json") for role, run in (("greedy", greedy_run), ("sr-smc", smc_run))]
-    runs, notes = io.load_runs(paths)
-    assert set(runs) == {"sr-smc", "greedy"} and notes == []
-    assert runs["sr-smc"].trace.to_dict() == smc_run.trace.to_dict()
+def test_save_then_load_round_trip(smc_trace, greedy_trace, tmp_path):
+    paths = [greedy_trace.save(tmp_path / "g.json"), smc_trace.save(tmp_path / "s.json")]
+    traces, notes = io.load_traces(paths)
+    assert traces == {"greedy": greedy_trace, "sr-smc": smc_trace} and notes == []
 
 
 def test_multi_prompt_trace_shows_the_first_prompt(tmp_path):
     path = record(prompts=("the cat", "a dog sat"), n_particles=2).save(tmp_path / "two.json")
-    runs, notes = io.load_runs([path])
-    assert runs["sr-smc"].trace.prompts == ["the cat"]
+    traces, notes = io.load_traces([path])
+    assert traces["sr-smc"].prompts == ["the cat", "a dog sat"]
     assert notes == ["two.json holds 2 prompts; showing the first."]
 
 
@@ -47,22 +43,22 @@ def corrupt(trace_dict, tmp_path, name, change):
 def test_corrupt_uploads_name_the_file_and_the_problem(smc_trace, tmp_path, name, change, message):
     path = corrupt(smc_trace.to_dict(), tmp_path, name, change)
     with pytest.raises(TraceFormatError, match=message) as e:
-        io.load_runs([path])
+        io.load_traces([path])
     assert str(e.value).startswith(name)
 
 
 def test_non_json_and_duplicate_uploads(smc_trace, tmp_path):
     (tmp_path / "notes.txt").write_bytes(b"\x89PNG\x00\xff not json")
     with pytest.raises(TraceFormatError, match="notes.txt.*not a JSON trace"):
-        io.load_runs([tmp_path / "notes.txt"])
+        io.load_traces([tmp_path / "notes.txt"])
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(TraceFormatError, match="list.json.*not an SR-SMC trace"):
-        io.load_runs([tmp_path / "list.json"])
+        io.load_traces([tmp_path / "list.json"])
     a, b = smc_trace.save(tmp_path / "a.json"), smc_trace.save(tmp_path / "b.json")
     with pytest.raises(TraceFormatError, match="b.json: a second SR-SMC trace"):
-        io.load_runs([a, b])
+        io.load_traces([a, b])
     with pytest.raises(TraceFormatError, match="no trace file"):
-        io.load_runs([])
+        io.load_traces([])
 
 
 def test_unknown_example_is_named():
@@ -72,30 +68,23 @@ def test_unknown_example_is_named():
 
 @pytest.mark.parametrize("name", io.list_examples() or [pytest.param(None, marks=pytest.mark.skip(
     reason="no recorded examples in assets/examples yet: run `python -m tools.make_examples`"))])
-def test_shipped_examples_load_and_render(name):
-    runs = io.load_example(name)
-    assert {"sr-smc", "greedy"} <= set(runs)
+def test_shipped_examples_load_and_go_to_the_player(name):
+    traces = io.load_example(name)
+    assert {"sr-smc", "greedy"} <= set(traces)
     for path in (io.EXAMPLES_DIR / name).glob("*.json"):
         assert path.stat().st_size < 300_000, f"{path} is over 300 KB"
-    smc: Run = runs["sr-smc"]
-    assert smc.trace.prompts == runs["greedy"].trace.prompts
-    assert smc.trace.config["seed"] == runs["greedy"].trace.config["seed"]
-    t = smc.n_steps // 2
-    assert 'data-run="sr-smc"' in canvas_html(smc.frame(t))
-    assert len(tree_figure(smc, t, smc.chosen).data[2].x) == (smc.n_steps + 1) * smc.n_particles
-    assert list(run_table(list(runs.values())).columns[1:]) == [r.label for r in runs.values()]
+    smc, greedy = traces["sr-smc"], traces["greedy"]
+    assert smc.prompts == greedy.prompts and smc.config["seed"] == greedy.config["seed"]
+    json.dumps(payload(traces), allow_nan=False).encode("utf-8")  # what the browser gets
 
 
-def test_loading_is_all_or_nothing_and_checks_the_limit_before_any_replay(smc_trace, greedy_trace, tmp_path,
-                                                                          monkeypatch):
+def test_loading_is_all_or_nothing_and_checks_the_limit(smc_trace, greedy_trace, tmp_path):
     good = smc_trace.save(tmp_path / "sr-smc.json")
     bad = corrupt(greedy_trace.to_dict(), tmp_path, "greedy.json",
                   lambda d: d["steps"][0]["log_weight"].__setitem__(0, float("nan")))
-    built = []
-    monkeypatch.setattr(Run, "from_trace", classmethod(lambda cls, t: built.append(t)))
     with pytest.raises(TraceFormatError, match=r"greedy.json: corrupt trace: steps\[0\].log_weight"):
-        io.load_runs([good, bad])
+        io.load_traces([good, bad])
     cost = smc_trace.n_rows * smc_trace.n_steps * smc_trace.length
     with pytest.raises(ValueError, match=f"{cost:,} cell-steps to replay"):
-        io.load_runs([good], Limits(max_trace_cost=cost - 1))
-    assert built == []  # nothing replayed, nothing returned
+        io.load_traces([good], Limits(max_trace_cost=cost - 1))
+    assert io.load_traces([good], Limits(max_trace_cost=cost))[0]["sr-smc"] == smc_trace

@@ -2,7 +2,7 @@
 
 Random bytes, random JSON and mutated real traces (one field replaced by a hostile value,
 deleted, or a list cut short) go through `Trace.load` and then through the explorer's
-`load_runs`, which also replays the run. Every example either loads and replays, or raises
+`load_traces` and into the player's payload, and replay. Every example either loads and replays, or raises
 `TraceFormatError` (or, over the app's replay limit, the limit's ValueError). Example counts
 are fixed so the file runs in well under 30 s.
 """
@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from explorer import io
+from explorer.payload import payload
 from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from sampler.smc import decode
@@ -58,29 +59,29 @@ def paths(value, prefix=()):
 
 
 def check(path) -> str:
-    """Load `path` as the CLI (`Trace.load`) and the app (`io.load_runs`) do: 'loaded' or 'rejected'.
+    """Load `path` as the CLI (`Trace.load`) and the app (`io.load_traces`) do: 'loaded' or 'rejected'.
 
-    A trace that loads must also go back out: strict JSON (no NaN/Infinity) encoded as UTF-8, what the
-    app sends to the browser, and it must replay.
+    A trace that loads must also go out to the browser (the player's payload as strict JSON, no
+    NaN/Infinity, encoded as UTF-8) and replay.
     """
     try:
         Trace.load(path)
     except TraceFormatError as e:
         assert str(e).startswith(path.name), e
     try:
-        runs, _ = io.load_runs([path])
+        traces, _ = io.load_traces([path])
     except TraceFormatError as e:
         assert str(e).startswith(path.name), e
         return "rejected"
     except ValueError as e:
         assert "cell-steps" in str(e), e  # the replay limit
         return "rejected"
-    for run in runs.values():
-        json.dumps(run.trace.to_dict(), allow_nan=False).encode("utf-8")
-        run.trace.state_at(0)
-        run.trace.state_at(run.trace.n_steps // 2, before_resample=True)
-        run.trace.lineage(0)
-        run.trace.common_ancestor_step()
+    json.dumps(payload(traces), allow_nan=False).encode("utf-8")  # what the browser player gets
+    for trace in traces.values():
+        trace.state_at(trace.n_steps)
+        trace.state_at(trace.n_steps // 2, before_resample=True)
+        trace.lineage(0)
+        trace.common_ancestor_step()
     return "loaded"
 
 
