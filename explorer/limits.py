@@ -10,11 +10,13 @@ Cost unit: the **cell-step** = one sequence position of one row at one step. A r
 - playback: replaying a trace to step t touches R × L cells per step, and one frame draws
   N × L canvas cells, N × T tree nodes and L × T heatmap cells, each at most R × T × L.
 
-`max_cost` bounds a sampling request and `max_trace_cost` the traces loaded together; the
-defaults are measured on this project's 2-core AMD EPYC box (no GPU) with the default model
-on one torch thread by `python -m tools.measure_limits`: the largest allowed Run finishes in
-≤ 60 s and the largest allowed upload loads and renders in ≤ 60 s. A GPU host raises them
-with `python app.py --max-cost ... --max-trace-cost ...`.
+`max_cost` bounds a sampling request and `max_trace_cost` the traces loaded together. The
+defaults were measured by `python -m tools.measure_limits` on this project's 2-core AMD EPYC
+box (no GPU), default model, one torch thread: Runs at the limit (N = 64 short, N = 2 with a
+512-token block, the threshold policy, N = 16 in blocks) took 10–24 s of CPU time, under the
+60 s target with room for a busy machine; the largest uploads load, replay and become the
+player's JSON in ≤ 2.2 s of server CPU. A GPU host raises them with
+`python app.py --max-cost ... --max-trace-cost ...`.
 """
 from dataclasses import dataclass
 
