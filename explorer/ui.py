@@ -11,6 +11,7 @@ Gradio's own cache folder, which `delete_cache` empties on a schedule.
 import functools
 import html
 import inspect
+import json
 import re
 import shutil
 import time
@@ -32,7 +33,8 @@ from sampler.config import SamplerConfig
 from sampler.trace import Trace, TraceFormatError
 
 LIMITS = Limits()
-STREAM_INTERVAL_S = 0.3  # at most one partial update of a streaming run per this many seconds
+STREAM_INTERVAL_S = 0.3  # at most one progress update of a streaming run per this many seconds
+LIVE_MS_PER_KB = 10  # and a live payload of K KB at most every K × this ms: the browser redraws all of it
 DELETE_CACHE = (60, 900)  # every minute, Gradio removes uploads older than 15 minutes; downloads too
 
 CSS = """
@@ -236,6 +238,12 @@ def with_parameters(fn, names: list[str]):
     return fn
 
 
+def live_interval(value: dict) -> float:
+    """Seconds before the next live payload after this one: ≥ STREAM_INTERVAL_S, longer for bigger payloads
+    (the player replays and redraws a payload in ~5 ms per KB on a 2-core box; this keeps it under half busy)."""
+    return max(STREAM_INTERVAL_S, len(json.dumps(value)) / 1000 * LIVE_MS_PER_KB / 1000)
+
+
 def progress_line(done: int, total: int, desc: str) -> str:
     share = done / total if total else 0.0
     bar = "▰" * round(10 * share) + "▱" * (10 - round(10 * share))
@@ -288,7 +296,8 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                                              value=defaults.resampling, label="Resampling scheme",
                                              info=_field_help("resampling"))
                 with gr.Row():
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", info=_field_help("seed"))
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", info=_field_help("seed"),
+                                     elem_id="sx-seed")
                     best_of_n = gr.Checkbox(False, label="Also run best-of-N", info=HELP["best_of_n"])
                 with gr.Accordion("More settings", open=False):
                     resample_when = gr.Radio(["every_step", "block_end", "every_k"], value=defaults.resample_when,
@@ -346,10 +355,16 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             job = sampler.start(request)  # ValueError naming the problem, before anything changes
             live_note = ["new run: it replaces the runs shown before as its steps arrive"]
             try:
+                due = 0.0  # when the player may get the next live payload
                 for snap in job.updates(STREAM_INTERVAL_S):
-                    if not snap.finished:
-                        yield (gr.skip(), payload(snap.traces, live=True, notes=live_note),
-                               progress_line(snap.done, snap.total, snap.desc), gr.skip(), gr.skip(), gr.skip())
+                    if snap.finished:
+                        continue
+                    view_value = gr.skip()
+                    if time.monotonic() >= due:
+                        view_value = payload(snap.traces, live=True, notes=live_note)
+                        due = time.monotonic() + live_interval(view_value)
+                    yield (gr.skip(), view_value, progress_line(snap.done, snap.total, snap.desc), gr.skip(),
+                           gr.skip(), gr.skip())
                 traces = job.result()
             except Exception as e:
                 yield (gr.skip(), payload(previous, notes=["the new run failed: showing the runs loaded before"]),
@@ -386,7 +401,8 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                                   [runs_state, view, status, description, downloads, html_file],
                                   api_name="sample", concurrency_limit=max_concurrent_runs,
                                   concurrency_id="sampling", show_progress="hidden")
-        stop_btn.click(restore, runs_state, [view, status], cancels=[run_event], api_visibility="private", **quick)
+        stop_btn.click(None, cancels=[run_event])  # first: the page's Stop goes out before anything else
+        stop_btn.click(restore, runs_state, [view, status], api_visibility="private", **quick)
         example_btn.click(user_errors(on_example), example, loaded_outputs, api_name="load_example", **quick)
         upload.upload(user_errors(on_upload), upload, loaded_outputs, api_name="load_traces", **quick)
         html_btn.click(user_errors(on_html), runs_state, html_file, api_name="export_html", **quick).then(

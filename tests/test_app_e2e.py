@@ -86,6 +86,19 @@ def test_a_run_streams_into_the_player_and_fills_the_downloads(page):
     assert '"schema_version"' in body
 
 
+def test_stop_ends_the_run_and_puts_the_earlier_runs_back(page):
+    set_number(page, "#sx-n input[data-testid=number-input]", 8)
+    set_number(page, "#sx-seed input", 1)
+    page.click("#sx-run")
+    page.wait_for_selector(f'{PLAYER}[data-state="live"]')
+    page.click("#sx-stop")
+    page.wait_for_selector(f'{PLAYER}[data-state="ready"][data-steps="64"]')
+    page.wait_for_selector('#sx-status:has-text("Stopped")')
+    assert "N = 4" in page.inner_text("#sx-runs")  # still the run before
+    set_number(page, "#sx-n input[data-testid=number-input]", 4)
+    set_number(page, "#sx-seed input", 0)
+
+
 def test_keys_scrub_and_play_happen_in_the_browser(page):
     requests = []
     page.on("request", lambda r: requests.append(r.url))

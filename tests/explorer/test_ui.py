@@ -12,7 +12,7 @@ from gradio.utils import get_upload_folder
 from app import Sampler
 from explorer import io
 from explorer.limits import Limits
-from explorer.ui import build_ui, cache_folder, describe, user_errors
+from explorer.ui import STREAM_INTERVAL_S, build_ui, cache_folder, describe, live_interval, user_errors
 from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from tests.explorer.conftest import one_torch_thread
@@ -59,14 +59,21 @@ def test_run_streams_live_payloads_then_replaces_the_runs():
     *live, final = outputs
     assert live, "no partial update while the run sampled"
     for state, view, status, *_ in live:
-        assert state == gr.skip()  # gr.skip(): the runs are replaced only at the end
-        assert view["live"] is True and "Sampling" in status
-    assert any(0 < len(v["runs"].get("sr-smc", {}).get("steps", [])) < 8 for _, v, *_ in live)  # mid-run
+        assert state == gr.skip()  # the runs are replaced only at the end
+        assert view == gr.skip() or view["live"] is True
+        assert "Sampling" in status and "rows × steps" in status
+    views = [v for _, v, *_ in live if v != gr.skip()]
+    assert views and any(0 < len(v["runs"].get("sr-smc", {}).get("steps", [])) < 8 for v in views)  # mid-run
     state, view, status, description, files, html_file = final
     assert set(state) == {"greedy", "sr-smc"} and view["live"] is False and set(view["runs"]) == set(state)
     assert "Done: 32 rows × steps" in status and "SR-SMC" in description
     assert [Path(f).name for f in files] == ["sr-smc.json", "greedy.json"]
     assert all(Path(f).is_relative_to(get_upload_folder()) for f in files)  # delete_cache owns them
+
+
+def test_live_payloads_are_spaced_by_their_size():
+    assert live_interval({"runs": {}}) == STREAM_INTERVAL_S
+    assert live_interval({"x": "y" * 150_000}) == pytest.approx(1.5, rel=0.01)  # 150 KB: 1.5 s
 
 
 def test_a_rejected_request_changes_nothing():
