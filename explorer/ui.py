@@ -142,11 +142,6 @@ def describe(traces: dict[str, Trace]) -> str:
     return "\n".join(lines)
 
 
-def traces_of(runs: dict) -> dict[str, Trace]:
-    """Traces by role from `io`'s loaders (transitional: they still wrap each trace in a `Run`)."""
-    return {role: getattr(run, "trace", run) for role, run in runs.items()}
-
-
 def user_errors(fn):
     """Turn a handler's expected failures into a `gr.Error` naming the problem (generators too)."""
     def as_gr_error(e: Exception) -> gr.Error:
@@ -378,13 +373,12 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         def on_example(name):
             if not name:
                 raise gr.Error("Pick an example first.")
-            return loaded(traces_of(io.load_example(name, limits)))
+            return loaded(io.load_example(name, limits))
 
         def on_upload(files):
             if not files:
                 raise gr.Error("No file received.")
-            runs, notes = io.load_runs(files, limits)
-            return loaded(traces_of(runs), notes)
+            return loaded(*io.load_traces(files, limits))
 
         def on_html(traces):
             if not traces:
