@@ -138,6 +138,40 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def frontier_answers(rows: list[dict], low_tau: float = 0.3, high_tau: float = 1.0) -> str:
+    """The issue's two questions, answered from a frontier run's rows (intervals are paired bootstrap vs greedy).
+
+    At `high_tau`: settings with Gen PPL ≤ 0.8× greedy's, repeated 4-grams ≤ greedy's + 0.01 and entropy
+    ≥ 0.97× greedy's (or, if none, the lowest-PPL setting within the repetition and entropy bounds). At
+    `low_tau`: the setting that cuts repeated 4-grams the most, and the best SR-SMC (N > 1) one."""
+    ci = lambda d, k, f: f"{d[k]:{f}} [{d[k + '_ci'][0]:{f}}, {d[k + '_ci'][1]:{f}}]"  # noqa: E731
+
+    def line(r: dict) -> str:
+        v = r["vs_greedy"]
+        return (f"{r['cell']} (τ = {r['tau']}): Gen PPL {ci(r, 'gen_ppl', '.1f')} = {ci(v, 'gen_ppl_ratio', '.2f')}× "
+                f"greedy, repeated 4-grams {ci(r, 'repeated_4gram_rate', '.3f')} (Δ {ci(v, 'rep4_diff', '+.3f')}), "
+                f"entropy {ci(v, 'entropy_ratio', '.3f')}× greedy, lower PPL than greedy on "
+                f"{v['lower_ppl_units']} of {v['units']} units")
+
+    out = []
+    high = [r for r in rows if r["tau"] == high_tau and r["cell"] != "greedy, off"]
+    within = [r for r in high if r["vs_greedy"]["rep4_diff"] <= 0.01 and r["vs_greedy"]["entropy_ratio"] >= 0.97]
+    meets = [r for r in within if r["vs_greedy"]["gen_ppl_ratio"] <= 0.8]
+    out.append(f"(a) τ = {high_tau}: {len(meets)} setting(s) meet PPL ≤ 0.8× greedy, Δ rep-4 ≤ +0.01, entropy ≥ 0.97×"
+               + "".join(f"\n    {line(r)}" for r in sorted(meets, key=lambda r: r["vs_greedy"]["gen_ppl_ratio"])))
+    if not meets and within:
+        out.append("    best trade within the repetition and entropy bounds: "
+                   + line(min(within, key=lambda r: r["vs_greedy"]["gen_ppl_ratio"])))
+    low = [r for r in rows if r["tau"] == low_tau and r["cell"] != "greedy, off"]
+    cut = lambda r: (round(r["vs_greedy"]["rep4_diff"], 3), r["gen_ppl"])  # noqa: E731  ties: lower Gen PPL
+    if low:
+        out.append(f"(b) τ = {low_tau}: largest cut in repeated 4-grams: "
+                   + line(min(low, key=cut)))
+        out.append("    among SR-SMC / best-of-N (N > 1): "
+                   + line(min((r for r in low if r["N"] > 1), key=cut)))
+    return "\n".join(out)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="6 prompts, 1 seed, τ = 1.0, N = 4")
@@ -153,7 +187,11 @@ def main(argv=None) -> None:
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
+    ap.add_argument("--answers", type=Path, help="only print the frontier answers of a saved --frontier JSON file")
     args = ap.parse_args(argv)
+    if args.answers:
+        print(frontier_answers(json.loads(args.answers.read_text())["rows"]))
+        return
     if args.quick:
         args.prompts, args.seeds, args.taus, args.ns = 6, 1, [1.0], [4]
     prompts, seeds = load_prompts(args.prompts), list(range(args.seeds))
@@ -180,6 +218,8 @@ def main(argv=None) -> None:
               f"{args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
               f"judge {judge.model_id} conditioned on the prompt; {time.time() - start:.0f} s")
     print(f"\n{header}\n\n{markdown(rows)}")
+    if args.frontier:
+        print("\n" + frontier_answers(rows))
     if args.out:
         per_unit = [{"cell": label, "tau": tau, **{k: v.tolist() for k, v in u.items()}}
                     for (label, tau), u in units.items()]

@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.quality import METRICS, corpus_ppl, frontier_cells, paired, reference_label, summarise
+from benchmarks.quality import (METRICS, corpus_ppl, frontier_answers, frontier_cells, paired, reference_label,
+                                summarise)
 
 
 def units(nll, count, rep4, entropy):
@@ -41,3 +42,29 @@ def test_frontier_grid_puts_plain_greedy_first_at_every_tau():
                                                "greedy, no-repeat-4", "α=0, no-repeat-4", "α=1, no-repeat-4"]
     assert len(cells) == 12 and all(reference_label(c) == "greedy, off" for c in cells)
     assert cells[4]["no_repeat_ngram"] == 4 and cells[4]["reward_weight"] == 0.0 and cells[4]["n_particles"] == 4
+
+
+def row(cell, tau, n, ppl_ratio, rep4_diff, entropy_ratio, ppl=20.0):
+    stat = lambda v: {"_ci": [v, v]}  # noqa: E731
+    vs = {"gen_ppl_ratio": ppl_ratio, "rep4_diff": rep4_diff, "entropy_ratio": entropy_ratio, "lower_ppl_units": 0,
+          "units": 30, "gen_ppl_ratio_ci": [ppl_ratio] * 2, "rep4_diff_ci": [rep4_diff] * 2,
+          "entropy_ratio_ci": [entropy_ratio] * 2}
+    return {"cell": cell, "tau": tau, "N": n, "gen_ppl": ppl, "gen_ppl_ci": [ppl, ppl], "repeated_4gram_rate": 0.1,
+            "repeated_4gram_rate_ci": [0.1, 0.1], "vs_greedy": vs}
+
+
+def test_frontier_answers_apply_the_issue_criteria():
+    rows = [row("greedy, off", 1.0, 1, 1.0, 0.0, 1.0),
+            row("α=1, off", 1.0, 4, 0.6, 0.05, 0.95),            # fluent but loopy: fails
+            row("α=1, no-repeat-4", 1.0, 4, 0.79, -0.01, 0.98),  # meets all three
+            row("α=0, no-repeat-4", 1.0, 4, 0.85, -0.01, 1.01),  # within bounds, PPL not low enough
+            row("greedy, off", 0.3, 1, 1.0, 0.0, 1.0),
+            row("greedy, no-repeat-4", 0.3, 1, 2.0, -0.2, 1.2, ppl=30.0),
+            row("α=0, no-repeat-4", 0.3, 4, 1.5, -0.2, 1.2, ppl=25.0),
+            row("α=1, no-repeat-4", 0.3, 4, 1.2, -0.1, 1.1)]
+    text = frontier_answers(rows)
+    assert "1 setting(s) meet" in text and "α=1, no-repeat-4 (τ = 1.0)" in text and "α=1, off (τ = 1.0)" not in text
+    low = text.split("(b)")[1]
+    assert low.split("\n")[0].count("α=0, no-repeat-4 (τ = 0.3)") == 1  # tie on the cut: the lower Gen PPL wins
+    assert "best trade" not in text
+    assert "best trade" in frontier_answers(rows[:2] + rows[3:])
