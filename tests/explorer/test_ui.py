@@ -209,4 +209,4 @@ def test_temp_disk_stays_bounded_over_100_runs(tmp_path, monkeypatch):
     finally:
         demo.close()
     assert max(folders) <= 2 + 2 * per_second  # about one second of runs (age 1 s), not 100
-    assert max(size) <= max(folders) * size[0]
+    assert max(size) <= max(folders) * size[0] * 1.05  # files differ by a few bytes (wall time digits)
