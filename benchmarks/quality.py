@@ -2,7 +2,9 @@
 
     python -m benchmarks.quality --quick                                  # a few minutes
     python -m benchmarks.quality --prompts 30 --taus 0.3 1.0 --ns 4 --out docs/quality.json
-    python -m benchmarks.quality --frontier --prompts 30 --out docs/quality-frontier.json
+    python -m benchmarks.quality --frontier --prompts 30 --taus 1.0 0.3 --penalties off no-repeat-4 \
+        --out docs/quality-frontier.json
+    python -m benchmarks.quality --report docs/quality-frontier.json      # table + answers, no decoding
 
 Gen PPL is conditioned on the prompt: the judge (`benchmarks.judge`) reads prompt + generated
 text and scores only the generated tokens. Beside it, per text: repeated word 3- and 4-gram
@@ -187,10 +189,13 @@ def main(argv=None) -> None:
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
-    ap.add_argument("--answers", type=Path, help="only print the frontier answers of a saved --frontier JSON file")
+    ap.add_argument("--report", type=Path, help="only print the table (and frontier answers) of a saved JSON file")
     args = ap.parse_args(argv)
-    if args.answers:
-        print(frontier_answers(json.loads(args.answers.read_text())["rows"]))
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print(f"{saved['header']}\n\n{markdown(saved['rows'])}")
+        if saved["args"]["frontier"]:
+            print("\n" + frontier_answers(saved["rows"]))
         return
     if args.quick:
         args.prompts, args.seeds, args.taus, args.ns = 6, 1, [1.0], [4]
