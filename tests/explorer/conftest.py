@@ -4,7 +4,6 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from explorer.runs import Run
 from sampler.config import SamplerConfig
 from sampler.smc import decode
 from sampler.models.toy import BigramToy
@@ -42,12 +41,3 @@ def smc_trace():
 def greedy_trace():
     return record(n_particles=1)
 
-
-@pytest.fixture
-def smc_run(smc_trace):
-    return Run.from_trace(smc_trace)
-
-
-@pytest.fixture
-def greedy_run(greedy_trace):
-    return Run.from_trace(greedy_trace)

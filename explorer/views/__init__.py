@@ -1,1 +1,0 @@
-"""View builders: one run (and one step) in, one figure, HTML string or table out."""
