@@ -9,6 +9,8 @@ and times in the browser, with `requestAnimationFrame` polling, from the input e
 frame where the player's root says `data-step = t` (set after every view has drawn step t):
 
 - step → : ArrowRight on the page, from step 0 on, one press per measurement;
+  (timed with the canvas scrolled under the sticky transport, as while stepping: the player draws
+  the canvas rows in view at once and the rest when they scroll in)
 - jump : the slider set to a random step (an `input` event, as a drag gives);
 - play : steps per second reached at the 16 steps/s setting, from step 0 to the end.
 
@@ -130,6 +132,9 @@ def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
     page.evaluate(f"document.querySelector('{PLAYER}').srp.show(0)")
     page.wait_for_selector(f'{PLAYER}[data-step="0"]')
     page.click("#sx-header h1")  # focus outside any field
+    # the views a user watches while stepping: sticky transport, canvas, genealogy and ESS in the viewport
+    page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
     forward = [page.evaluate(TIME_STEP_JS, [KEY_RIGHT, t]) for t in range(1, min(repeats, steps) + 1)]
     rng = random.Random(0)
     jumps, t = [], 0
