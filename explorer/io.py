@@ -36,9 +36,6 @@ def load_traces(paths: list[str | Path], limits: Limits = Limits()) -> tuple[dic
     return traces, notes
 
 
-load_runs = load_traces  # transitional: explorer/ui.py's name until it switches to load_traces
-
-
 def list_examples() -> list[str]:
     """Names of the shipped example folders."""
     if not EXAMPLES_DIR.is_dir():
