@@ -32,6 +32,7 @@ export class Canvas {
       for (const e of entries) {
         const slot = Number(e.target.dataset.slot);
         this.visible[slot] = e.isIntersecting;
+        this.backing(slot);
         if (e.isIntersecting && this.t >= 0) this.paintSlot(slot, this.t);
       }
     }, { root: root, rootMargin: "200px 0px" });
@@ -81,16 +82,24 @@ export class Canvas {
       if (x > 0 && x + this.col[g] > width) { x = 0; y += CELL_H + GAP; }
       this.x[g] = x; this.y[g] = y; x += this.col[g] + GAP;
     }
-    const height = y + CELL_H + 2, dpr = window.devicePixelRatio || 1;
-    for (const c of this.canvases) {
-      c.width = Math.round(width * dpr); c.height = Math.round(height * dpr);
-      c.style.width = `${width}px`; c.style.height = `${height}px`;
-      const ctx = c.getContext("2d");
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.font = FONT; ctx.textAlign = "center"; ctx.textBaseline = "middle";
-    }
-    this.shown.forEach((s) => s.fill(-2));
+    this.height = y + CELL_H + 2; this.drawWidth = width;
+    for (const c of this.canvases) { c.style.width = `${width}px`; c.style.height = `${this.height}px`; }
+    this.canvases.forEach((_, slot) => this.backing(slot, true));
     if (this.t >= 0) this.show(this.t);
+  }
+
+  /** Give slot `slot` a pixel buffer while it is in view and take it back when it leaves: 64 particles × 8,000
+   *  positions would otherwise hold gigabytes of canvas. A new buffer is blank, so the slot repaints in full. */
+  backing(slot, resized = false) {
+    const c = this.canvases[slot], dpr = window.devicePixelRatio || 1;
+    const w = this.visible[slot] ? Math.round(this.drawWidth * dpr) : 0, h = this.visible[slot] ? Math.round(this.height * dpr) : 0;
+    if (!resized && c.width === w && c.height === h) return;
+    c.width = w; c.height = h;
+    this.shown[slot].fill(-2);
+    if (!w) return;
+    const ctx = c.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = FONT; ctx.textAlign = "center"; ctx.textBaseline = "middle";
   }
 
   /** Display order at frame t: ★'s ancestor, then the focus particle's, then the rest by index ([N] rows). */

@@ -374,3 +374,18 @@ def test_tree_colours_families_at_the_cursor_step(page, smc_trace):
     for s in range(t - 1, -1, -1):
         reach = {int(parents[s][k]) for k in reach}
         assert [c for c in colours[s]] == ["#8C8C8C" if k in reach else "#E3E3E3" for k in range(N)]
+
+
+def test_only_rows_in_view_hold_a_pixel_buffer(browser, tmp_path):
+    """Large runs (64 particles × thousands of positions) must not allocate a canvas per particle up front."""
+    trace = record(n_particles=12, gen_length=96, steps=24, block_length=96)
+    pg = open_export(browser, tmp_path, {"sr-smc": trace})
+    sizes = "() => document.getElementById('srp-player').srp.canvas.canvases.map(c => c.width * c.height)"
+    pg.wait_for_timeout(200)
+    first = pg.evaluate(sizes)
+    assert first[0] > 0 and first[-1] == 0
+    pg.evaluate("document.querySelector('#srp-canvas .srp-row:last-child').scrollIntoView()")
+    pg.wait_for_timeout(300)
+    last = pg.evaluate(sizes)
+    assert last[-1] > 0 and last[0] == 0
+    pg.close()
