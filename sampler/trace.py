@@ -99,7 +99,10 @@ class Trace:
 
     # ----- replay ------------------------------------------------------------------
     def parents(self, t: int) -> np.ndarray:
-        """Global row `[R]` each row after step t came from before step t's resampling."""
+        """Global row `[R]` each row after step t came from before step t's resampling.
+
+        The one definition of ancestry: `state_at` applies it forward, `walk_back` composes it backward.
+        """
         identity = np.arange(self.n_rows)
         if t < 1 or self.steps[t - 1].ancestors is None:
             return identity
