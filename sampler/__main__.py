@@ -60,7 +60,8 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
         elif hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif hint == bool | None:
-            kwargs.update(type=_optional_bool, metavar="{auto,on,off}")
+            kwargs.update(type=_optional_bool, metavar="{auto,on,off}",
+                          help=kwargs["help"].replace("%(default)s", "auto"))
         elif hint in (int, float, str):
             kwargs["type"] = hint
         elif hint in (int | None, float | None):
@@ -191,7 +192,8 @@ def run(args: argparse.Namespace) -> None:
     except (ModelLoadError, OSError, ValueError, ImportError) as e:
         raise UsageError(f"--model {args.model}: {e}") from e
     try:
-        cfg.check_model(model.max_length, [len(model.encode(p)) for p in prompts], model.required_block_length)
+        lengths = [len(model.encode(p, chat=cfg.chat_template)) for p in prompts]
+        cfg.check_model(model.max_length, lengths, model.required_block_length)
     except ValueError as e:
         raise UsageError(str(e)) from e
 

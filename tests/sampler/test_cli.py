@@ -86,6 +86,7 @@ def test_help_shows_defaults(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "--gen-length GEN_LENGTH" in out and "(default: 64)" in out and "(default: smc)" in out
+    assert "--chat-template {auto,on,off}" in out and "(default: auto)" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -103,6 +104,11 @@ def test_too_long_generation_is_a_one_line_error(tiny_austen_folder, tmp_path, c
     err = cli_error(capsys, "--model", str(tiny_austen_folder), "--gen-length", "100000", "--steps", "100000",
                     "--out", str(tmp_path))
     assert "gen_length = 100000" in err and "maximum length" in err
+
+
+def test_chat_template_on_a_model_without_one_is_a_one_line_error(tiny_austen_folder, tmp_path, capsys):
+    err = cli_error(capsys, "--model", str(tiny_austen_folder), "--chat-template", "on", "--out", str(tmp_path), *SMALL)
+    assert "no chat template" in err
 
 
 def test_bad_jsonl_prompts_file_names_the_line(tmp_path, capsys):
