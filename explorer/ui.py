@@ -145,7 +145,8 @@ def describe(traces: dict[str, Trace]) -> str:
 def user_errors(fn):
     """Turn a handler's expected failures into a `gr.Error` naming the problem (generators too)."""
     def as_gr_error(e: Exception) -> gr.Error:
-        return gr.Error(str(e) or type(e).__name__)
+        # Gradio renders a toast's message as HTML, and messages quote trace fields and file names
+        return gr.Error(html.escape(str(e) or type(e).__name__, quote=False))
 
     expected = (ValueError, TraceFormatError, FileNotFoundError, KeyError, IndexError)
     if inspect.isgeneratorfunction(fn):

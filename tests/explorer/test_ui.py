@@ -133,6 +133,12 @@ def test_user_errors_become_named_gr_errors_in_functions_and_generators():
         raise KeyError("trace")
     with pytest.raises(gr.Error, match="steps = 3: must be a multiple"):
         bad()
+
+    @user_errors
+    def hostile():
+        raise ValueError("config.policy = '<img src=x>': must be one of topk")
+    with pytest.raises(gr.Error, match="config.policy = '&lt;img src=x&gt;'"):  # toasts render HTML
+        hostile()
     stream = bad_stream()
     assert next(stream) == 1
     with pytest.raises(gr.Error, match="trace"):
