@@ -3,7 +3,8 @@
 // Plotly.restyle / relayout recompute and redraw a whole figure (200+ ms for a 2,000-node tree). A step change
 // only moves a cursor shape, recolours markers or re-cuts a line, so these helpers write the new values into
 // the figure's data/layout (so any later Plotly redraw — zoom, resize — draws the same state) and patch the
-// SVG elements Plotly drew. If the elements are not there (figure not drawn yet), they fall back to Plotly.
+// SVG elements Plotly drew, synchronously (they return null). If the elements are not there (figure not drawn
+// yet), they fall back to Plotly and return its promise.
 import { plotly } from "./charts.js";
 
 function pixel(gd, ref, v, axisLetter) {
@@ -31,7 +32,7 @@ export function moveShape(gd, i, changes) {
   }
   Object.assign(full, changes);
   path.setAttribute("d", shapePath(gd, full));
-  return Promise.resolve();
+  return null;
 }
 
 /** The drawn marker elements of trace `index`, by point index. */
@@ -64,5 +65,5 @@ export function reline(gd, index, x, y) {
   const fl = gd._fullLayout;
   if (!path) return plotly().restyle(gd, { x: [x], y: [y] }, [index]);
   path.setAttribute("d", x.length ? "M" + x.map((v, i) => `${fl.xaxis.r2p(v)},${fl.yaxis.r2p(y[i])}`).join("L") : "");
-  return Promise.resolve();
+  return null;
 }

@@ -30,6 +30,6 @@ export class Heatmap {
   show(t) {
     const T = this.run.T;
     t = Math.min(t, T);
-    return Promise.all([moveShape(this.div, 0, { y0: t, y1: t }), moveShape(this.div, 1, { y0: t + 0.5, y1: T + 0.5 })]);
+    return [moveShape(this.div, 0, { y0: t, y1: t }), moveShape(this.div, 1, { y0: t + 0.5, y1: T + 0.5 })];
   }
 }

@@ -166,23 +166,41 @@ export class Player {
     if (!this.rendering) this.render();
   }
 
-  async render() {
+  /** Draw steps until the step shown is the cursor. Every view draws synchronously (a Plotly fallback may
+   *  return promises: then the loop waits for them), so `data-step` is set in the same task as the input. */
+  render() {
     this.rendering = true;
     try {
       while (this.shown !== this.cursor) {
         const t = this.cursor, run = this.main;
         this.canvas.show(t);
         const fam = families(run, t);
-        await Promise.all([this.tree.show(t), this.ess.show(t), this.weights.show(t, fam.particles), this.heat.show(t)]);
+        this.weights.show(t, fam.particles);
         this.lens.show(t);
-        this.shown = t;
-        this.label.textContent = `step ${t} / ${run.T}` + (run.resampled[t] ? " · resampled after this step" : "") +
-          (this.live ? " · sampling…" : "");
-        this.root.dataset.step = t;
+        const pending = [...this.tree.show(t), this.ess.show(t), ...this.heat.show(t)].filter(Boolean);
+        if (pending.length) {
+          const main = this.main;
+          Promise.all(pending).finally(() => {
+            if (this.main === main) this.drawn(t);  // a new payload meanwhile: its own draw follows
+            this.render();
+          });
+          return;
+        }
+        this.drawn(t);
       }
-    } finally {
       this.rendering = false;
+    } catch (e) {
+      this.rendering = false;
+      throw e;
     }
+  }
+
+  drawn(t) {
+    const run = this.main;
+    this.shown = t;
+    this.label.textContent = `step ${t} / ${run.T}` + (run.resampled[t] ? " · resampled after this step" : "") +
+      (this.live ? " · sampling…" : "");
+    this.root.dataset.step = t;
   }
 
   play(restart = false) {

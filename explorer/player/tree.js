@@ -48,7 +48,7 @@ export class Tree {
     if (!this.points || !this.points.length || !this.points[0].isConnected) this.points = markerElements(this.div, 2);
     recolour(this.div, 2, fam.nodes, this.points);
     const xs = this.path.slice(0, t + 1).map((_, s) => s);
-    return Promise.all([reline(this.div, 1, xs, this.path.slice(0, t + 1)), moveShape(this.div, 0, { x0: t, x1: t })])
-      .then(() => { this.t = t; });
+    this.t = t;
+    return [reline(this.div, 1, xs, this.path.slice(0, t + 1)), moveShape(this.div, 0, { x0: t, x1: t })];
   }
 }

@@ -36,6 +36,5 @@ export class Weights {
       this.cols[k].title = `particle ${k}: w̄ = ${fmt(w[k], 3)}, Δ log w = ${fmt(inc[k], 3)}, log w = ${fmt(lw[k], 3)}, ` +
         `root ${run.roots[t][k]}`;
     }
-    return Promise.resolve();
   }
 }
