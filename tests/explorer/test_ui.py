@@ -216,3 +216,23 @@ def test_temp_disk_stays_bounded_over_100_runs(tmp_path, monkeypatch):
         demo.close()
     assert max(folders) <= 2 + 2 * per_second  # about one second of runs (age 1 s), not 100
     assert max(size) <= max(folders) * size[0] * 1.05  # files differ by a few bytes (wall time digits)
+
+
+def test_run_after_loading_traces_reproduces_them(tmp_path):
+    """Upload fills the run panel with the settings that made the traces; Run then makes the same traces."""
+    toy = BigramToy()
+    demo = build_ui(Sampler({toy.name: toy}, Limits()), [toy.name])
+    settings = {**SETTINGS, "model": toy.name, "resampling": "stratified", "seed": 11, "temperature": 0.7,
+                "best_of_n": True}
+    with one_torch_thread():
+        original = Sampler({toy.name: toy}, Limits()).start(settings).result()
+    paths = [str(t.save(tmp_path / f"{role}.json")) for role, t in original.items()]
+    state, view, description, files, html_file, *panel = handler(demo, "load_traces").fn(paths)
+    inputs = handler(demo, "sample").inputs[1:]
+    filled = [c.value if v == gr.skip() else v for c, v in zip(inputs, panel)]
+    with one_torch_thread():
+        *_, (again, *rest) = handler(demo, "sample").fn(state, *filled)
+    assert set(again) == set(original)
+    for role, trace in original.items():
+        assert again[role].config == trace.config and again[role].steps == trace.steps
+        assert again[role].final["texts"] == trace.final["texts"]
