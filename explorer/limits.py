@@ -13,9 +13,9 @@ Cost unit: the **cell-step** = one sequence position of one row at one step. A r
 `max_cost` bounds a sampling request and `max_trace_cost` the traces loaded together. The
 defaults were measured by `python -m tools.measure_limits` on this project's 2-core AMD EPYC
 box (no GPU), default model, one torch thread: Runs at the limit (N = 64 short, N = 2 with a
-512-token block, the threshold policy, N = 16 in blocks) took 10–24 s of CPU time, under the
+512-token block, the threshold policy, N = 16 in blocks) took 10–25 s of CPU time, under the
 60 s target with room for a busy machine; the largest uploads load, replay and become the
-player's JSON in ≤ 2.2 s of server CPU. A GPU host raises them with
+player's JSON in ≤ 3 s of server CPU. A GPU host raises them with
 `python app.py --max-cost ... --max-trace-cost ...`.
 """
 from dataclasses import dataclass
