@@ -1,15 +1,20 @@
-"""Speed and memory of the sampler: SMC overhead per step, throughput vs N, trace size.
+"""Speed and memory of the sampler, in CPU time on one thread (the box is shared; wall clock swings 5-10×).
 
-    python -m benchmarks.speed                 # embedded model, CPU (docs/benchmarks.md)
-    python -m benchmarks.speed --quick         # a smaller grid, ~1 minute
-    python -m benchmarks.speed --device cuda --dtype bfloat16 --model llada-like-1b
+    python -m benchmarks.speed --sections steps,commit,memory --against /tmp/old   # docs/benchmarks.md
+    python -m benchmarks.speed --sections throughput,trace                          # throughput vs N, trace size
+    python -m benchmarks.speed --device cuda --model llada-like-1b --sections steps,throughput
 
-Prints markdown tables. Every ratio compares timings taken in the same run.
+`--against` is a checkout of an older commit (`git worktree add /tmp/old 817ac7d`): its code runs in
+subprocesses alternating with ours. Every ratio compares timings taken in the same run, interleaved
+(A, B, C, A, B, C, ...), medians. Prints markdown tables.
 """
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,92 +22,176 @@ import torch
 
 from sampler.config import SamplerConfig
 from sampler.models import load_model
-from sampler.smc import ParticleState, Plan, decode, step
-from sampler.trace import TraceRecorder
+from sampler.smc import decode
+from sampler.unmasking import transfer_counts
 
 PROMPT = "It is a truth universally acknowledged"
 TOY_PROMPT = "the cat sat on a mat"
 
 
-def _sync(device: torch.device) -> None:
+def _clock(device: torch.device):
+    """CPU time of this process on a CPU, wall time (after a synchronize) on CUDA."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+        return time.perf_counter()
+    return time.process_time()
 
 
-def _interleaved_medians(fns: dict, device, repeats: int) -> dict:
-    """Median seconds of each function, timed in turn (A, B, C, A, B, C, ...) so load drifts hit all alike."""
+def _interleaved_medians(fns: dict, device: torch.device, repeats: int) -> dict:
+    """Median seconds of each function, timed in turn so load drifts hit all alike."""
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            _sync(device)
-            t0 = time.perf_counter()
+            t0 = _clock(device)
             fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(_clock(device) - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def step_overhead(model, prompt_text: str, n: int, length: int, block: int, repeats: int, device: str,
-                  dtype: str) -> dict:
-    """Seconds per step: bare forward (the block's logits); decoding step without SMC; SR-SMC step;
-    SR-SMC step + recording.
+def minimal_loop(model, x: torch.Tensor, prompt_width: int, gen_length: int, steps: int, block_length: int) -> None:
+    """The minimal LLaDA-style greedy loop, the baseline: per step a forward for the block's logits, softmax,
+    argmax, confidence of the argmax, top-k among masked positions, commit. No checks, no bookkeeping."""
+    n_blocks = gen_length // block_length
+    for b in range(n_blocks):
+        lo = prompt_width + b * block_length
+        block = torch.arange(lo, lo + block_length).expand(x.shape[0], -1)
+        for k in transfer_counts(block_length, steps // n_blocks):
+            logits = model.logits_at(x, None, block).float()
+            logits[..., model.mask_id] = -torch.inf
+            probs = torch.softmax(logits, dim=-1)
+            tokens = logits.argmax(dim=-1)
+            conf = probs.gather(-1, tokens[..., None])[..., 0]
+            masked = x[:, lo:lo + block_length] == model.mask_id
+            top = conf.masked_fill(~masked, -1.0).topk(k, dim=1).indices
+            x[:, lo:lo + block_length] = x[:, lo:lo + block_length].scatter(1, top, tokens.gather(1, top))
 
-    The SR-SMC step resamples every step (κ = 1, unequal weights): the worst case.
-    """
+
+def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, tokens_per_step: int, repeats: int,
+               device: str) -> dict:
+    """Seconds per step over whole runs, interleaved: the bare forward (body + output layer at the masked
+    positions, over the states an SR-SMC run visits); the minimal loop (τ = 0); our greedy decoding of the same
+    n rows (τ = 0); SR-SMC with recording (τ = 1, κ = 0.5, multinomial)."""
     dev = torch.device(device)
     prompt = model.encode(prompt_text)
     gen_length = length - len(prompt)
-    base = SamplerConfig(prompts=(prompt_text,), gen_length=gen_length, steps=gen_length, n_particles=n,
-                         temperature=1.0, device=device, dtype=dtype, seed=0)
-    x0 = torch.tensor([prompt + [model.mask_id] * gen_length])
-    width = len(prompt)
-    plan = Plan(step=1, block=0, block_slice=slice(width, width + block), k=1, last_block=False)
+    gen_length -= gen_length % 32
+    steps = gen_length // tokens_per_step
+    smc = SamplerConfig(prompts=(prompt_text,), gen_length=gen_length, steps=steps, block_length=block or gen_length,
+                        n_particles=n, temperature=1.0, device=device, seed=0)
+    greedy = smc.replace(prompts=(prompt_text,) * n, n_particles=1, temperature=0.0)
+    x0 = torch.tensor([prompt + [model.mask_id] * gen_length]).repeat(n, 1).to(dev)
+    inputs = [x0]
+    decode(model, smc, observers=(lambda info: inputs.append(info.state.x.clone()),), record=False)
+    inputs = inputs[:-1]  # the state each step read
 
-    def fresh() -> ParticleState:
-        return ParticleState(x0.repeat(n, 1).to(dev), torch.zeros(n, x0.shape[1], device=dev),
-                             torch.zeros(n, device=dev))
+    def forwards():
+        for x in inputs:
+            masked = x == model.mask_id
+            m = int(masked.sum(1).max())
+            positions = torch.argsort((~masked).to(torch.uint8), dim=1, stable=True)[:, :m]
+            model.logits_at(x, None, positions)
 
-    def run(cfg, record: bool):
-        gen = torch.Generator(device=dev).manual_seed(0)
-        recorder = TraceRecorder(model, cfg, [prompt], x0, width) if record else None
-        state = fresh()
-
-        def one():
-            nonlocal state
-            state, info = step(model, state, plan, cfg, gen, None)
-            if recorder:
-                recorder(info)
-        return one
-
-    x = fresh().x
-    with torch.no_grad():
-        return _interleaved_medians({
-            "forward": lambda: model.block_logits(x, None, plan.block_slice),
-            "decode_step": run(base.replace(method="best_of_n"), False),
-            "smc_step": run(base.replace(ess_threshold=1.0), False),
-            "smc_step_recorded": run(base.replace(ess_threshold=1.0), True),
+    with torch.inference_mode():
+        t = _interleaved_medians({
+            "forward": forwards,
+            "minimal_loop": lambda: minimal_loop(model, x0.clone(), len(prompt), gen_length, steps, smc.block_length),
+            "greedy": lambda: decode(model, greedy, record=False),
+            "smc+record": lambda: decode(model, smc, record=True),
         }, dev, repeats)
+    per_step = {k: v / steps for k, v in t.items()}
+    return {"N": n, "L": len(prompt) + gen_length, "block": smc.block_length, "steps": steps,
+            **{f"{k}_ms": 1000 * v for k, v in per_step.items()},
+            "greedy/minimal": per_step["greedy"] / per_step["minimal_loop"],
+            "smc+record/forward": per_step["smc+record"] / per_step["forward"]}
 
 
-def throughput(model, prompt: str, ns: list[int], gen_length: int, device: str, dtype: str) -> list[dict]:
+# Runs in a subprocess under either checkout (the old one's API is a subset): one timed default run, or peak RSS.
+_WORKER = r"""
+import json, resource, sys, time, torch
+torch.set_num_threads(1)
+from sampler.config import SamplerConfig
+from sampler.models import load_model
+from sampler.smc import decode
+job = json.loads(sys.argv[1])
+model = load_model("austen-mdlm", "cpu", job["dtype"]) if job.get("dtype") else load_model("austen-mdlm")
+cfg = SamplerConfig(**job["cfg"])
+if job["kind"] == "time":
+    decode(model, cfg.replace(gen_length=8, steps=8, block_length=8), record=True)  # warm-up
+    t0 = time.process_time()
+    decode(model, cfg, record=True)
+    out = {"cpu_s": time.process_time() - t0}
+else:
+    class Stop(Exception): pass
+    seen = []
+    def stop(info):
+        seen.append(info.step)
+        if len(seen) == job["steps"]:
+            raise Stop
+    try:
+        decode(model, cfg, observers=(stop,), record=False)
+    except Stop:
+        pass
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+print(json.dumps(out))
+"""
+
+
+def _worker(root: Path, job: dict) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(job)], cwd=root, env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def vs_commit(old_root: Path, repeats: int) -> list[dict]:
+    """CPU seconds of a full default-settings SR-SMC run (N = 4, 64 tokens, recorded) under the old checkout and
+    ours (default dtype, and float32), one subprocess each, alternating."""
+    here = Path(__file__).resolve().parents[1]
+    cfg = {"prompts": [PROMPT], "seed": 0}
+    sides = {"old (default = float32)": (old_root, {}), "new (default dtype)": (here, {}),
+             "new float32": (here, {"dtype": "float32"})}
+    times = {k: [] for k in sides}
+    for _ in range(repeats):
+        for name, (root, extra) in sides.items():
+            times[name].append(_worker(root, {"kind": "time", "cfg": cfg, **extra})["cpu_s"])
+    old = statistics.median(times["old (default = float32)"])
+    return [{"code": k, "cpu_s": statistics.median(v), "speedup_vs_old": old / statistics.median(v)}
+            for k, v in times.items()]
+
+
+def peak_memory(old_root: Path | None, prompt_tokens: int, n: int, length: int, steps: int) -> list[dict]:
+    """Peak RSS of a process running the first `steps` SR-SMC steps at N, L with the default single block."""
+    here = Path(__file__).resolve().parents[1]
+    gen_length = length - prompt_tokens
+    cfg = {"prompts": [PROMPT], "gen_length": gen_length, "steps": gen_length, "n_particles": n, "seed": 0}
+    roots = {"new (default dtype)": (here, {}), "new float32": (here, {"dtype": "float32"})}
+    if old_root:
+        roots["old (float32)"] = (old_root, {})
+    return [{"code": k, "N": n, "L": length, "steps_run": steps,
+             "peak_rss_mib": _worker(root, {"kind": "memory", "cfg": cfg, "steps": steps, **extra})["peak_rss_mib"]}
+            for k, (root, extra) in roots.items()]
+
+
+def throughput(model, prompt: str, ns: list[int], gen_length: int, device: str) -> list[dict]:
     """Tokens committed per second across particles, full SR-SMC runs."""
     rows = []
     for n in ns:
         cfg = SamplerConfig(prompts=(prompt,), gen_length=gen_length, steps=gen_length, n_particles=n,
-                            temperature=1.0, device=device, dtype=dtype, seed=0)
+                            temperature=1.0, device=device, seed=0)
         decode(model, cfg.replace(gen_length=8, steps=8, block_length=8), record=False)  # warm-up
         r = decode(model, cfg, record=False)
-        rows.append({"N": n, "wall_s": r.wall_time_s, "tokens_per_s": n * gen_length / r.wall_time_s})
+        rows.append({"N": n, "wall_s": r.wall_time_s, "steps_per_s": r.n_steps / r.wall_time_s,
+                     "tokens_per_s": n * gen_length / r.wall_time_s})
     return rows
 
 
-def trace_sizes(model, prompt: str, ns: list[int], lengths: list[int], device: str, dtype: str) -> list[dict]:
+def trace_sizes(model, prompt: str, ns: list[int], lengths: list[int], device: str) -> list[dict]:
     """Trace file bytes, recorded steps and `state_at(T)` time for full runs (steps = gen length)."""
     rows = []
     for n in ns:
         for g in lengths:
             cfg = SamplerConfig(prompts=(prompt,), gen_length=g, steps=g, n_particles=n, temperature=1.0,
-                                device=device, dtype=dtype, seed=0)
+                                device=device, seed=0)
             trace = decode(model, cfg).trace
             size = len(json.dumps(trace.to_dict(), separators=(",", ":")).encode())
             t0 = time.perf_counter()
@@ -113,37 +202,32 @@ def trace_sizes(model, prompt: str, ns: list[int], lengths: list[int], device: s
     return rows
 
 
-def view_times(model, prompt: str, n: int, length: int, steps: int, device: str) -> list[dict]:
-    """Milliseconds to build each explorer view for one step (median over 5 steps; figures include JSON)."""
-    from explorer.runs import Run
-    from explorer.views.canvas import canvas_html
-    from explorer.views.ess import ess_figure
-    from explorer.views.heatmap import heatmap_figure
-    from explorer.views.tree import tree_figure
-    from explorer.views.weights import weights_figure
+def bf16_quality(model_name: str, n_prompts: int, seeds: int) -> list[dict]:
+    """SR-SMC (N = 4, τ = 1, 64 tokens, blocks of 32) on the held-out prompts with float32 and bfloat16 weights:
+    Gen PPL and repetition columns with 95 % bootstrap intervals, and bf16 paired against fp32."""
+    import numpy as np
 
-    gen_length = length - len(model.encode(prompt))
-    cfg = SamplerConfig(prompts=(prompt,), gen_length=gen_length, steps=steps, block_length=gen_length,
-                        n_particles=n, temperature=1.0, seed=0, device=device)
-    run = Run.from_trace(decode(model, cfg).trace)
-    at = [round(i * run.trace.n_steps / 4) for i in range(5)]
-    frames = {t: run.frame(t) for t in at}
-    builders = {
-        "state (state_at)": lambda t: run.frame(t),
-        "canvas": lambda t: canvas_html(frames[t], 0),
-        "tree": lambda t: tree_figure(run, t, 0).to_json(),
-        "ess": lambda t: ess_figure(run, t).to_json(),
-        "weights": lambda t: weights_figure(frames[t], 0).to_json(),
-        "heatmap": lambda t: heatmap_figure(frames[t], 0).to_json(),
-    }
+    from benchmarks.judge import GenPPLJudge
+    from benchmarks.quality import N_BOOT, load_prompts, decode_cell, paired, summarise
+
+    prompts, judge = load_prompts(n_prompts), GenPPLJudge()
+    cell = {"label": "sr-smc N=4", "method": "smc", "n_particles": 4, "temperature": 1.0}
+    base = {"gen_length": 64, "steps": 64, "block_length": 32}
+    boot = np.random.default_rng(0).integers(0, n_prompts * seeds, (N_BOOT, n_prompts * seeds))
+    units = {dtype: decode_cell(load_model(model_name, "cpu", dtype), judge, prompts, list(range(seeds)), cell,
+                                base)["units"] for dtype in ("float32", "bfloat16")}
     rows = []
-    for name, build in builders.items():
-        times = []
-        for t in at:
-            t0 = time.perf_counter()
-            build(t)
-            times.append(1000 * (time.perf_counter() - t0))
-        rows.append({"view": name, "median_ms": statistics.median(times), "max_ms": max(times)})
+    for dtype, u in units.items():
+        r = summarise(u, boot)
+        rows.append({"weights": dtype, **{k: r[k] for k in ("gen_ppl", "repeated_3gram_rate", "repeated_4gram_rate",
+                                                           "unigram_entropy")},
+                     "gen_ppl_ci": "[{:.1f}, {:.1f}]".format(*r["gen_ppl_ci"]),
+                     "rep4_ci": "[{:.3f}, {:.3f}]".format(*r["repeated_4gram_rate_ci"])})
+    p = paired(units["bfloat16"], units["float32"], boot)
+    rows.append({"weights": "bf16 / fp32 (paired)", "gen_ppl": p["gen_ppl_ratio"], "repeated_3gram_rate": float("nan"),
+                 "repeated_4gram_rate": p["rep4_diff"], "unigram_entropy": p["entropy_ratio"],
+                 "gen_ppl_ci": "[{:.3f}, {:.3f}]".format(*p["gen_ppl_ratio_ci"]),
+                 "rep4_ci": "[{:+.3f}, {:+.3f}]".format(*p["rep4_diff_ci"])})
     return rows
 
 
@@ -162,54 +246,59 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default="austen-mdlm", help="austen-mdlm, toy (the tests' bigram toy), a hub id or "
                     "llada-like-1b (random ~1 B transformer)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--dtype", default="auto", help="auto: bfloat16 where the hardware runs it fast")
+    ap.add_argument("--sections", default="steps,commit,memory",
+                    help="comma-separated: steps, commit (needs --against), memory, bf16 (quality), throughput, trace")
+    ap.add_argument("--against", type=Path, help="checkout of an older commit to compare with (commit, memory)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios are reported for 1)")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sections = set(args.sections.split(","))
     model = build_model(args.model, args.device, args.dtype)
     prompt = TOY_PROMPT if args.model == "toy" else PROMPT
-    torch.manual_seed(0)
-    ns, lengths = ([1, 4, 16], [64, 256]) if args.quick else ([1, 4, 16, 64], [64, 256, 1024])
+    weights = next(p.dtype for p in model.net.parameters()) if hasattr(model, "net") else args.dtype
     machine = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads")
-    print(f"# Speed: {model.name} on {args.device} ({machine}), {args.dtype}, torch {torch.__version__}\n")
+               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)")
+    print(f"# Speed: {model.name} on {args.device} ({machine}), weights {weights}, torch {torch.__version__}\n")
+    out = {"machine": machine, "model": model.name, "device": args.device, "weights": str(weights)}
 
-    rows = []
-    for n in ns:
-        for length in lengths:
-            if length > model.max_length:
-                continue
-            t = step_overhead(model, prompt, n, length, 32, args.repeats, args.device, args.dtype)
-            rows.append({"N": n, "L": length, "forward_ms": 1000 * t["forward"],
-                         "decode_step_ms": 1000 * t["decode_step"], "smc_step_ms": 1000 * t["smc_step"],
-                         "smc+record_ms": 1000 * t["smc_step_recorded"],
-                         "smc_overhead_%": 100 * (t["smc_step"] - t["decode_step"]) / t["forward"],
-                         "smc+record_overhead_%": 100 * (t["smc_step_recorded"] - t["decode_step"]) / t["forward"],
-                         "sampling_%": 100 * (t["decode_step"] - t["forward"]) / t["forward"]})
-            print(f"  measured N={n} L={length}", flush=True)
-    print(f"\n## Per-step cost (block of 32, median of {args.repeats} interleaved steps)\n")
-    print("Overheads are relative to the bare forward: SMC = weighting, ESS, resampling every step; "
-          "record = the trace observer; sampling = Gumbel draw + commit (any decoder pays it).\n")
-    print(table(rows, {"N": "d", "L": "d"}))
-
-    tp = throughput(model, prompt, [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64], 64, args.device,
-                    args.dtype)
-    for r in tp:
-        r["wall_vs_N1"] = r["wall_s"] / tp[0]["wall_s"]
-    print("\n## Throughput vs N (SR-SMC, 64 tokens, 64 steps)\n")
-    print(table(tp))
-
-    sizes = trace_sizes(model, prompt, [4, 8] if args.quick else [4, 8, 16], [64, 256], args.device, args.dtype)
-    print("\n## Trace size and replay time (steps = gen length)\n")
-    print(table(sizes))
-    views = view_times(model, prompt, 16, 256, 64 if args.quick else 128, args.device)
-    print("\n## Explorer view build time for one step, N = 16, L = 256 (target < 100 ms)\n")
-    print(table(views))
+    if "steps" in sections:
+        rows = [step_costs(model, prompt, 16, 256, block, 8, args.repeats, args.device) for block in (32, None)]
+        out["steps"] = rows
+        print(f"## Per-step cost, whole runs (8 tokens per step), CPU ms, median of {args.repeats} interleaved\n")
+        print(table(rows, {"N": "d", "L": "d", "block": "d", "steps": "d"}))
+    if "commit" in sections and args.against:
+        rows = vs_commit(args.against, args.repeats)
+        out["commit"] = rows
+        print(f"\n## Default SR-SMC run (N = 4, 64 tokens, recorded) vs {args.against}, CPU s, 1 thread, "
+              f"median of {args.repeats} alternating subprocesses\n")
+        print(table(rows))
+    if "memory" in sections:
+        rows = peak_memory(args.against, len(model.encode(PROMPT)), 64, 512, 2)
+        out["memory"] = rows
+        print("\n## Peak RSS, N = 64, L = 512, default single block, first 2 steps\n")
+        print(table(rows, {"N": "d", "L": "d", "steps_run": "d"}))
+    if "bf16" in sections:
+        rows = bf16_quality(args.model, 30, 1)
+        out["bf16"] = rows
+        print("\n## bfloat16 vs float32 weights: SR-SMC N = 4, τ = 1, 30 held-out prompts, 95 % bootstrap intervals\n")
+        print(table(rows))
+    if "throughput" in sections:
+        tp = throughput(model, prompt, [1, 2, 4, 8, 16], 64, args.device)
+        for r in tp:
+            r["wall_vs_N1"] = r["wall_s"] / tp[0]["wall_s"]
+        out["throughput"] = tp
+        print("\n## Throughput vs N (SR-SMC, 64 tokens, 64 steps, wall time)\n")
+        print(table(tp))
+    if "trace" in sections:
+        sizes = trace_sizes(model, prompt, [4, 8, 16], [64, 256], args.device)
+        out["trace"] = sizes
+        print("\n## Trace size and replay time (steps = gen length)\n")
+        print(table(sizes))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "model": model.name, "device": args.device,
-                                         "steps": rows, "throughput": tp, "trace": sizes, "views": views},
-                                        indent=2))
+        args.json.write_text(json.dumps(out, indent=2))
 
 
 def build_model(name: str, device: str, dtype: str):

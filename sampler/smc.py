@@ -117,8 +117,9 @@ class SampleResult:
         return [self.texts[p][i] for p, i in enumerate(self.chosen)]
 
 
-# Rows of logits drawn at once: the step's peak memory is about three [rows, V] float32 copies of this.
-CHUNK_ELEMENTS = 1 << 24
+# Logits drawn at once. On a CPU small chunks stay in cache and reuse freed memory (large fresh buffers cost
+# page faults); on a GPU larger ones mean fewer kernel launches. Peak memory: about two such float32 chunks.
+CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
 def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
@@ -129,11 +130,10 @@ def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | Non
     features = model.features_at(x, attention_mask, positions).flatten(0, 1)  # [R·m, F]
     known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
     present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
-    rows = max(1, CHUNK_ELEMENTS // model.vocab_size)
+    rows = max(1, CHUNK_ELEMENTS.get(x.device.type, 1 << 24) // model.vocab_size)
     tokens, log_conf = [], []
     for start in range(0, R * m, rows):
         chunk = slice(start, min(start + rows, R * m))
-        # the draw gets the only reference to the chunk's logits, so its temporaries can reuse the memory
         t, c = draw_candidates(_proposal_logits(model, features[chunk], x, known, present, positions, chunk, cfg),
                                cfg.temperature, cfg.confidence, gen)
         tokens.append(t)

@@ -26,7 +26,7 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw x̂ ~ softmax(logits/τ) by inverse CDF (one uniform per row) and return `(tokens, log_conf)`, `[...]`.
 
-    `logits [..., V]`, any float dtype (the maths runs in float32; the caller hands over a temporary). log_conf
+    `logits [..., V]`, any float dtype (the maths runs in float32, in place in one [..., V] buffer). log_conf
     is the log-probability of the drawn token under softmax(logits) ("untempered", LLaDA) or softmax(logits/τ)
     ("tempered", Dream), both from one `log_softmax`. τ = 0 (and any τ < MIN_TEMPERATURE) is argmax with no
     randomness used, where both sources are the untempered probability. A row that cannot be drawn from (a NaN
@@ -34,23 +34,21 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
     """
     log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
     if temperature < MIN_TEMPERATURE:
-        tokens = logits.argmax(dim=-1)
+        # argmax of float32 logits as always; of the float32 log-probs for other dtypes (bf16 argmax is slow on CPU)
+        tokens = (logits if logits.dtype == torch.float32 else log_probs).argmax(dim=-1)
         return tokens, log_probs.gather(-1, tokens[..., None])[..., 0]
-    del logits
-    if temperature == 1:
-        top = 0.0
-        cdf = log_probs.exp()
-    else:
-        top = log_probs.amax(dim=-1, keepdim=True)
-        cdf = log_probs.sub(top).div_(temperature).exp_()
-    cdf = cdf.cumsum_(dim=-1)  # ends at Σ exp((lp - top)/τ) ≥ 1 (τ = 1: ≈ 1)
+    top = log_probs.amax(dim=-1, keepdim=True)  # the largest log-probability, at the largest logit
+    top_logit = logits.amax(dim=-1, keepdim=True).float()
+    shift = 0.0 if temperature == 1 else top  # τ = 1: exp(lp) needs no shift
+    scaled = log_probs if temperature == 1 else log_probs.sub_(shift).div_(temperature)
+    cdf = scaled.exp_().cumsum_(dim=-1)  # in place; ends at Σ exp((lp - shift)/τ)
     total = cdf[..., -1:]
     u = torch.rand(total.shape, generator=gen, device=total.device, dtype=torch.float32)
     target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))  # strictly below the end
     tokens = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
-    log_conf = log_probs.gather(-1, tokens)
+    log_conf = top + (logits.gather(-1, tokens).float() - top_logit)  # log p(token)
     if confidence == "tempered":
-        log_conf = (log_conf - top) / temperature - total.log()
+        log_conf = (log_conf - shift) / temperature - total.log()
     return tokens[..., 0], log_conf[..., 0]
 
 
