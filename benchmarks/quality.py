@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.judge import GenPPLJudge
-from sampler.config import SamplerConfig
+from sampler.config import SamplerConfig, resolve_dtype
 from sampler.metrics import sample_metrics, words
 from sampler.models import load_model
 from sampler.smc import decode
@@ -57,14 +57,15 @@ def comparison_cells(taus: list[float], ns: list[int]) -> list[dict]:
 
 
 def frontier_cells(taus: list[float], alphas: list[float], n: int, penalties: list[str]) -> list[dict]:
-    """Greedy and SR-SMC at every α, for every penalty setting (plain greedy first) and τ."""
+    """For every τ: greedy under each repetition setting (plain greedy first: the reference), then SR-SMC
+    at each α (in the order given) under each setting."""
+    settings = [(name, PENALTIES[name]) for name in ["off"] + [p for p in penalties if p != "off"]]
     out = []
     for tau in taus:
-        for penalty, knobs in ((name, PENALTIES[name]) for name in ["off"] + [p for p in penalties if p != "off"]):
-            out.append({"label": f"greedy, {penalty}", "method": "smc", "n_particles": 1,
-                        "temperature": tau, "penalty": penalty, **knobs})
-            out += [{"label": f"α={a:g}, {penalty}", "method": "smc", "n_particles": n, "temperature": tau,
-                     "reward_weight": a, "penalty": penalty, **knobs} for a in alphas]
+        out += [{"label": f"greedy, {penalty}", "method": "smc", "n_particles": 1, "temperature": tau,
+                 "penalty": penalty, **knobs} for penalty, knobs in settings]
+        out += [{"label": f"α={a:g}, {penalty}", "method": "smc", "n_particles": n, "temperature": tau,
+                 "reward_weight": a, "penalty": penalty, **knobs} for a in alphas for penalty, knobs in settings]
     return out
 
 
@@ -174,6 +175,12 @@ def frontier_answers(rows: list[dict], low_tau: float = 0.3, high_tau: float = 1
     return "\n".join(out)
 
 
+def save(args: argparse.Namespace, prompts: list[str], rows: list[dict], units: dict, header: str) -> None:
+    per_unit = [{"cell": label, "tau": tau, **{k: v.tolist() for k, v in u.items()}} for (label, tau), u in units.items()]
+    args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out), "report": None}, "header": header,
+                                    "prompts": prompts, "rows": rows, "units": per_unit}, indent=1))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="6 prompts, 1 seed, τ = 1.0, N = 4")
@@ -188,6 +195,7 @@ def main(argv=None) -> None:
     ap.add_argument("--gen-length", type=int, default=64)
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
+    ap.add_argument("--dtype", default="auto", help="model weights' dtype (auto: bfloat16 where the CPU runs it fast)")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
     ap.add_argument("--report", type=Path, help="only print the table (and frontier answers) of a saved JSON file")
     args = ap.parse_args(argv)
@@ -200,11 +208,14 @@ def main(argv=None) -> None:
     if args.quick:
         args.prompts, args.seeds, args.taus, args.ns = 6, 1, [1.0], [4]
     prompts, seeds = load_prompts(args.prompts), list(range(args.seeds))
-    model = load_model(args.model)
+    model = load_model(args.model, dtype=args.dtype)
     judge = GenPPLJudge()
     base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length}
     cells = frontier_cells(args.taus, args.alphas, args.ns[0], args.penalties) if args.frontier else comparison_cells(args.taus, args.ns)
     boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
+    header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, 'cpu')}), {len(prompts)} held-out prompts × "
+              f"{len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
+              f"judge {judge.model_id} conditioned on the prompt")
     start, rows, units = time.time(), [], {}
     for cell in cells:
         result = decode_cell(model, judge, prompts, seeds, cell, base)
@@ -216,20 +227,17 @@ def main(argv=None) -> None:
                "vs_greedy": paired(units[(cell["label"], cell["temperature"])], ref, boot),
                **{k: v for k, v in result.items() if k != "texts"}, "samples": result["texts"][:3]}
         rows.append(row)
+        if args.out:  # after every cell, so a stopped run keeps what it measured
+            save(args, prompts, rows, units, f"{header} (partial: {len(rows)} of {len(cells)} cells)")
         print(f"  {cell['label']} τ={cell['temperature']}: Gen PPL {row['gen_ppl']:.1f}, "
               f"rep-4 {row['repeated_4gram_rate']:.3f}, entropy {row['unigram_entropy']:.2f} "
               f"({time.time() - start:.0f} s)", flush=True)
-    header = (f"# Quality: {model.name}, {len(prompts)} held-out prompts × {len(seeds)} seed(s), "
-              f"{args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
-              f"judge {judge.model_id} conditioned on the prompt; {time.time() - start:.0f} s")
+    header += f"; {time.time() - start:.0f} s"
     print(f"\n{header}\n\n{markdown(rows)}")
     if args.frontier:
         print("\n" + frontier_answers(rows))
     if args.out:
-        per_unit = [{"cell": label, "tau": tau, **{k: v.tolist() for k, v in u.items()}}
-                    for (label, tau), u in units.items()]
-        args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "header": header,
-                                        "prompts": prompts, "rows": rows, "units": per_unit}, indent=1))
+        save(args, prompts, rows, units, header)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ def test_paired_against_itself_is_neutral_and_against_a_better_cell_is_not():
 
 def test_frontier_grid_puts_plain_greedy_first_at_every_tau():
     cells = frontier_cells([0.3, 1.0], [0.0, 1.0], 4, ["no-repeat-4"])
-    assert [c["label"] for c in cells[:6]] == ["greedy, off", "α=0, off", "α=1, off",
-                                               "greedy, no-repeat-4", "α=0, no-repeat-4", "α=1, no-repeat-4"]
+    assert [c["label"] for c in cells[:6]] == ["greedy, off", "greedy, no-repeat-4", "α=0, off", "α=0, no-repeat-4",
+                                               "α=1, off", "α=1, no-repeat-4"]
     assert len(cells) == 12 and all(reference_label(c) == "greedy, off" for c in cells)
-    assert cells[4]["no_repeat_ngram"] == 4 and cells[4]["reward_weight"] == 0.0 and cells[4]["n_particles"] == 4
+    assert cells[3]["no_repeat_ngram"] == 4 and cells[3]["reward_weight"] == 0.0 and cells[3]["n_particles"] == 4
 
 
 def row(cell, tau, n, ppl_ratio, rep4_diff, entropy_ratio, ppl=20.0):
