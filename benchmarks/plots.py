@@ -1,7 +1,7 @@
 """Plots for docs/benchmarks.md from the benchmark JSON files.
 
     BROWSER_PATH=/usr/bin/chromium python -m benchmarks.plots docs/quality.json docs/speed.json --out docs/img
-    BROWSER_PATH=/usr/bin/chromium python -m benchmarks.plots --frontier docs/quality-frontier.json
+    BROWSER_PATH=/usr/bin/chromium python -m benchmarks.plots --frontier docs/quality-frontier-tau*.json
 
 PNG export goes through kaleido, which drives a Chromium (BROWSER_PATH names it).
 """
@@ -97,16 +97,16 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("quality", type=Path, nargs="?")
     ap.add_argument("speed", type=Path, nargs="?")
-    ap.add_argument("--frontier", type=Path, help="a `benchmarks.quality --frontier` JSON file")
+    ap.add_argument("--frontier", type=Path, nargs="+", help="`benchmarks.quality --frontier` JSON files (rows joined)")
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    figures = {"quality.png": (args.quality, quality_figure), "throughput.png": (args.speed, throughput_figure),
-               "frontier.png": (args.frontier, frontier_figure)}
-    for name, (source, figure) in figures.items():
-        if source:
-            data = json.loads(source.read_text())
-            figure(data["throughput"] if figure is throughput_figure else data["rows"]).write_image(args.out / name)
+    figures = {"quality.png": ([args.quality], quality_figure, "rows"),
+               "throughput.png": ([args.speed], throughput_figure, "throughput"),
+               "frontier.png": (args.frontier or [None], frontier_figure, "rows")}
+    for name, (sources, figure, key) in figures.items():
+        if sources[0]:
+            figure([r for source in sources for r in json.loads(source.read_text())[key]]).write_image(args.out / name)
             print(f"wrote {args.out / name}")
 
 

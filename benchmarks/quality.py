@@ -2,9 +2,9 @@
 
     python -m benchmarks.quality --quick                                  # a few minutes
     python -m benchmarks.quality --prompts 30 --taus 0.3 1.0 --ns 4 --out docs/quality.json
-    python -m benchmarks.quality --frontier --prompts 30 --taus 1.0 0.3 --penalties off no-repeat-4 \
-        --out docs/quality-frontier.json
-    python -m benchmarks.quality --report docs/quality-frontier.json      # table + answers, no decoding
+    python -m benchmarks.quality --frontier --prompts 30 --taus 1.0 --alphas 1 0 0.5 0.25 \
+        --penalties off no-repeat-4 --out docs/quality-frontier-tau1.0.json     # and --taus 0.3 likewise
+    python -m benchmarks.quality --report docs/quality-frontier-tau*.json   # table + answers, no decoding
 
 Gen PPL is conditioned on the prompt: the judge (`benchmarks.judge`) reads prompt + generated
 text and scores only the generated tokens. Beside it, per text: repeated word 3- and 4-gram
@@ -197,13 +197,15 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
     ap.add_argument("--dtype", default="auto", help="model weights' dtype (auto: bfloat16 where the CPU runs it fast)")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
-    ap.add_argument("--report", type=Path, help="only print the table (and frontier answers) of a saved JSON file")
+    ap.add_argument("--report", type=Path, nargs="+", help="only print the table (and frontier answers) of saved "
+                    "JSON files (rows joined)")
     args = ap.parse_args(argv)
     if args.report:
-        saved = json.loads(args.report.read_text())
-        print(f"{saved['header']}\n\n{markdown(saved['rows'])}")
-        if saved["args"]["frontier"]:
-            print("\n" + frontier_answers(saved["rows"]))
+        saved = [json.loads(path.read_text()) for path in args.report]
+        rows = [r for s in saved for r in s["rows"]]
+        print("\n".join(s["header"] for s in saved) + f"\n\n{markdown(rows)}")
+        if all(s["args"]["frontier"] for s in saved):
+            print("\n" + frontier_answers(rows))
         return
     if args.quick:
         args.prompts, args.seeds, args.taus, args.ns = 6, 1, [1.0], [4]
