@@ -45,7 +45,7 @@ export class Canvas {
     this.rows = el("div", { class: "srp-rows" });
     this.labels = []; this.rowEls = []; this.canvases = [];
     for (let slot = 0; slot < N; slot++) {
-      const label = el("div", { class: "srp-rowlabel" }), canvas = el("canvas", { class: "srp-cellcanvas" });
+      const label = el("div", { class: "srp-rowlabel" }), canvas = el("canvas", { class: "srp-cellcanvas", role: "img" });
       canvas.addEventListener("mousemove", (e) => this.hover(slot, e));
       const row = el("div", { class: "srp-row", "data-slot": slot }, [label, canvas]);
       this.labels.push(label); this.rowEls.push(row); this.canvases.push(canvas);
@@ -204,10 +204,18 @@ export class Canvas {
       if (t > 0 && run.parents[t - 1][k] !== k) tags.push(`copied from ${run.parents[t - 1][k]} at step ${t - 1}`);
       const text = `${run.label} particle ${k}` + (tags.length ? " · " + tags.join(" · ") : "");
       if (this.labels[slot].textContent !== text) this.labels[slot].textContent = text;
+      this.canvases[slot].setAttribute("aria-label", `${text}: ${this.rowText(t, k)}`);
       if (row.dataset.particle !== String(k)) row.dataset.particle = k;
       row.classList.toggle("srp-star", k === star);
       row.classList.toggle("srp-focus", k === focus && k !== star);
     });
+  }
+
+  /** Row k's generated text at frame t, masks as "_" (the canvas's text for screen readers). */
+  rowText(t, k) {
+    const run = this.run, o = (t * run.N + k) * run.G, words = new Array(run.G);
+    for (let g = 0; g < run.G; g++) words[g] = run.commit[o + g] >= 0 ? display(run.word(run.tokens[o + g])) : "_";
+    return words.join(" ");
   }
 
   redraw() {

@@ -190,6 +190,10 @@ def test_canvas_shows_the_cursor_step_with_star_first(page, smc_trace):
                 assert cell["p"] == pytest.approx(np.exp(state.log_conf[k, W + g]), rel=1e-5)
     star_row = smc_trace.lineage(smc_trace.final["chosen"][0])[t - 1]  # the row holding ★'s line before step t
     assert rows[0]["k"] == star_row
+    label = page.get_attribute("#srp-canvas .srp-row:first-child canvas", "aria-label")  # the text for screen readers
+    words = ["_" if state.masked[star_row, W + g] else smc_trace.vocab[int(state.tokens[star_row, W + g])].replace("\n", "↵")
+             for g in range(smc_trace.length - W)]
+    assert label.startswith(f"SR-SMC particle {star_row}") and label.endswith(": " + " ".join(words))
     inh = sum(cell.get("inh", False) for r in rows for cell in r["cells"])
     assert inh > 0, "inherited-at-this-step marks right after a resampling"
 
