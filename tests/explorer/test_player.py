@@ -393,3 +393,15 @@ def test_only_rows_in_view_hold_a_pixel_buffer(browser, tmp_path):
     last = pg.evaluate(sizes)
     assert last[-1] > 0 and last[0] == 0
     pg.close()
+
+
+def test_keys_are_left_alone_while_a_field_has_focus(page, smc_trace):
+    page.evaluate("document.getElementById('srp-player').srp.show(3)")
+    wait_step(page, 3)
+    page.evaluate("const i = document.createElement('input'); i.id = 'field'; document.body.prepend(i)")
+    page.focus("#field")
+    for key in ("ArrowRight", "ArrowRight", " "):
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    assert step_shown(page) == 3 and page.input_value("#field") == " "
+    assert page.inner_text("#srp-play").strip() == "▶ Play"
