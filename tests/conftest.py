@@ -42,8 +42,9 @@ def app_server():
         port = s.getsockname()[1]
     log = (out / "app.log").open("w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--threads", "1"], cwd=repo, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    # --max-cost: room for a run long enough for the Stop test to stop mid-way
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--threads", "1", "--max-cost", "2000000"],
+                            cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     try:

@@ -87,7 +87,9 @@ def test_a_run_streams_into_the_player_and_fills_the_downloads(page):
 
 
 def test_stop_ends_the_run_and_puts_the_earlier_runs_back(page):
-    set_number(page, "#sx-n input[data-testid=number-input]", 8)
+    set_number(page, "#sx-n input[data-testid=number-input]", 16)  # long enough that Stop lands mid-run
+    set_number(page, "#sx-gen input", 256)
+    set_number(page, "#sx-steps input", 256)
     set_number(page, "#sx-seed input", 1)
     page.click("#sx-run")
     page.wait_for_selector(f'{PLAYER}[data-state="live"]')
@@ -96,6 +98,8 @@ def test_stop_ends_the_run_and_puts_the_earlier_runs_back(page):
     page.wait_for_selector('#sx-status:has-text("Stopped")')
     assert "N = 4" in page.inner_text("#sx-runs")  # still the run before
     set_number(page, "#sx-n input[data-testid=number-input]", 4)
+    set_number(page, "#sx-gen input", 64)
+    set_number(page, "#sx-steps input", 64)
     set_number(page, "#sx-seed input", 0)
 
 
