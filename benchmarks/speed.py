@@ -87,9 +87,10 @@ def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, 
     def forwards():
         for x in inputs:
             masked = x == model.mask_id
-            m = int(masked.sum(1).max())
-            positions = torch.argsort((~masked).to(torch.uint8), dim=1, stable=True)[:, :m]
-            model.logits_at(x, None, positions)
+            lo = len(prompt) + (int(masked.any(0).nonzero()[0]) - len(prompt)) // smc.block_length * smc.block_length
+            in_block = masked[:, lo:lo + smc.block_length]  # the current block's masked positions
+            m = int(in_block.sum(1).max())
+            model.logits_at(x, None, lo + torch.argsort((~in_block).to(torch.uint8), dim=1, stable=True)[:, :m])
 
     with torch.inference_mode():
         t = _interleaved_medians({
@@ -249,6 +250,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="auto", help="auto: bfloat16 where the hardware runs it fast")
     ap.add_argument("--sections", default="steps,commit,memory",
                     help="comma-separated: steps, commit (needs --against), memory, bf16 (quality), throughput, trace")
+    ap.add_argument("--blocks", default="32,0", help="block lengths of the steps section (0: one block)")
     ap.add_argument("--against", type=Path, help="checkout of an older commit to compare with (commit, memory)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios are reported for 1)")
     ap.add_argument("--repeats", type=int, default=3)
@@ -265,7 +267,8 @@ def main(argv=None) -> None:
     out = {"machine": machine, "model": model.name, "device": args.device, "weights": str(weights)}
 
     if "steps" in sections:
-        rows = [step_costs(model, prompt, 16, 256, block, 8, args.repeats, args.device) for block in (32, None)]
+        blocks = [int(b) or None for b in args.blocks.split(",")]
+        rows = [step_costs(model, prompt, 16, 256, block, 8, args.repeats, args.device) for block in blocks]
         out["steps"] = rows
         print(f"## Per-step cost, whole runs (8 tokens per step), CPU ms, median of {args.repeats} interleaved\n")
         print(table(rows, {"N": "d", "L": "d", "block": "d", "steps": "d"}))
