@@ -46,7 +46,7 @@ export class Player {
           el("div", { class: "srp-canvasbar" }, [this.runPick, this.particlePick, this.markInh,
             el("label", {}, [this.markRep, " repeated n-grams"])]),
           legend(), $("canvas", "div", { class: "srp-canvas" })]),
-        el("div", { class: "srp-charts" }, [$("tree", "div", { class: "srp-chart" }), $("ess", "div", { class: "srp-chart" }),
+        el("div", { class: "srp-charts" }, [$("tree", "div", { class: "srp-chart" }), $("tree-note", "p", { class: "srp-hint" }), $("ess", "div", { class: "srp-chart" }),
           $("ess-note", "p", { class: "srp-hint" })])]),
       el("div", { class: "srp-grid2" }, [el("div", {}, [$("weights-caption", "div", { class: "srp-caption" }),
         $("weights", "div", { class: "srp-chart srp-weightsbox" })]), $("heatmap", "div", { class: "srp-chart" })]),
@@ -55,7 +55,7 @@ export class Player {
     host.replaceChildren(this.root);
     const q = (id) => this.root.querySelector(`#srp-${id}`);
     this.canvas = new Canvas(q("canvas"));
-    this.tree = new Tree(q("tree"));
+    this.tree = new Tree(q("tree"), q("tree-note"));
     this.ess = new Ess(q("ess"), q("ess-note"));
     this.weights = new Weights(q("weights"), q("weights-caption"));
     this.heat = new Heatmap(q("heatmap"));

@@ -8,7 +8,7 @@ import { ancestry } from "./data.js";
 import { markerElements, moveShape, recolour, reline } from "./fast.js";
 
 export class Tree {
-  constructor(div) { this.div = div; }
+  constructor(div, note) { this.div = div; this.note = note; }
 
   load(run, focus) {
     this.run = run; this.focus = focus;
@@ -33,9 +33,12 @@ export class Tree {
         marker: { size, color: families(run, 0).nodes, line: { width: 0 } },
         hovertemplate: "step %{x}, particle %{y}<br>w̄ = %{customdata[0]:.3f}<br>root %{customdata[1]}<extra></extra>" },
     ];
-    const title = `Genealogy (${run.label}, N = ${N}): dotted = resampling, colour = family at the cursor step`;
-    plotly().newPlot(this.div, data, layout(title, 320, { title: { text: "step" }, range: [-0.5, T + 0.5] },
+    plotly().newPlot(this.div, data, layout(`Genealogy (${run.label}, N = ${N})`, 320,
+      { title: { text: "step" }, range: [-0.5, T + 0.5] },
       { title: { text: "particle" }, range: [-0.7, N - 0.3], dtick: N <= 16 ? 1 : undefined }, { shapes }), CONFIG);
+    this.note.textContent = "Genealogy: dotted lines = resampling; colour = family at the cursor step (the particle of " +
+      "that step a node descends from; grey: no descendant at the end); thick black line = the focus particle's " +
+      "lineage up to the cursor.";
     this.t = 0;
     this.points = null;
   }
