@@ -7,12 +7,15 @@ ancestor indices `[P, N]` within each group, in the order the scheme draws them
 import torch
 
 
-def normalise(log_w: torch.Tensor) -> torch.Tensor:
+def normalise(log_w: torch.Tensor, check: bool = True) -> torch.Tensor:
     """w̄ = softmax(log_w) per group `[P, N]`, in log space (log-sum-exp).
 
-    Raises ValueError where a group has no finite weight or a NaN, instead of
-    returning NaN weights.
+    With `check`, raises ValueError where a group has no finite weight or a NaN, instead of
+    returning NaN weights; that check waits for the device, so the sampler's step (whose
+    log-weights are finite by construction) passes `check=False`.
     """
+    if not check:
+        return torch.softmax(log_w, dim=-1)
     if torch.isnan(log_w).any():
         raise ValueError("log-weights contain NaN")
     if not torch.isfinite(log_w.max(dim=-1).values).all():
@@ -20,9 +23,10 @@ def normalise(log_w: torch.Tensor) -> torch.Tensor:
     return torch.softmax(log_w, dim=-1)
 
 
-def ess(log_w: torch.Tensor) -> torch.Tensor:
-    """ESS = 1 / Σ w̄² per group `[P]`: N for equal weights, 1 for a degenerate one."""
-    normalise(log_w)  # validates
+def ess(log_w: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """ESS = 1 / Σ w̄² per group `[P]`: N for equal weights, 1 for a degenerate one (`check` as in `normalise`)."""
+    if check:
+        normalise(log_w)
     log_w_bar = torch.log_softmax(log_w, dim=-1)
     return torch.exp(-torch.logsumexp(2 * log_w_bar, dim=-1))
 

@@ -183,12 +183,12 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
 
     block_masked = x[:, block] == model.mask_id
     flags = torch.stack([(log_c.isnan() & valid).any(), block_masked.sum()]).float()
-    ess = resampling.ess(log_w.view(P, N))  # [P]
+    ess = resampling.ess(log_w.view(P, N), check=False)  # [P]; log_w is finite: non-finite log c adds 0
     resampled = torch.zeros(P, dtype=torch.bool, device=x.device)
     draw = None
     if cfg.method == "smc" and N > 1 and cfg.reward_weight > 0 and _check_may_be_due(cfg, plan):
         resampled = _check_due(cfg, plan, block_masked) & (ess < cfg.ess_threshold * N)
-        drawn = resampling.resample(resampling.normalise(log_w.view(P, N)), cfg.resampling, gen)
+        drawn = resampling.resample(resampling.normalise(log_w.view(P, N), check=False), cfg.resampling, gen)
         draw = torch.where(resampled[:, None], drawn, torch.arange(N, device=x.device).expand(P, N))
         rows = (draw + N * torch.arange(P, device=x.device)[:, None]).flatten()
         new_state = ParticleState(x[rows], log_conf[rows], torch.where(resampled.repeat_interleave(N), 0.0, log_w))
