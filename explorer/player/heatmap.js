@@ -22,7 +22,7 @@ export class Heatmap {
     plotly().newPlot(this.div, [{ type: "heatmap", z, x: [...Array(G).keys()], y: Array.from({ length: T }, (_, i) => i + 1),
       zmin: 0, zmax: 1, colorscale: VIRIDIS_SCALE, colorbar: { title: { text: "p" }, thickness: 10 }, name: "commits",
       hovertemplate: "position %{x}, step %{y}<br>p = %{z:.2f}<extra></extra>" }],
-    layout(`When each position of ${who}'s answer was committed, and how surely`, 300,
+    layout(`When ${who}'s tokens were committed (colour: p)`, 300,
       { title: { text: "generated position" } }, { title: { text: "step" }, range: [0.5, Math.max(T, 1) + 0.5] },
       { shapes: [cursorShape(0, "y"), shade] }), CONFIG);
   }

@@ -55,6 +55,6 @@ export function renderWhy(root, chartDiv, run) {
       line: { color: CURSOR }, hovertemplate: "step %{x}: w̄ %{y:.3f}<extra></extra>" },
     { x: events_, y: events_.map((s) => run.weights[s][path[s]]), mode: "markers", name: "resampled after",
       marker: { symbol: "x", color: RESAMPLE, size: 8 }, hovertemplate: "step %{x}: resampled after this step<extra></extra>" },
-  ], layout("★'s line: normalised weight w̄ of the row holding it at each step", 220, { title: { text: "step" } },
+  ], layout("w̄ of the row holding ★'s line, per step", 220, { title: { text: "step" } },
     { title: { text: "w̄" }, range: [0, 1.05] }), CONFIG);
 }
