@@ -1,21 +1,26 @@
 """The explorer page in Debian's chromium: step-change latency, play rate, screenshots.
 
-    python -m benchmarks.browser                 # docs/benchmarks.md, "Browser player"
-    python -m benchmarks.browser --fresh         # re-record the benchmark runs first
+    OMP_NUM_THREADS=1 nice python -m benchmarks.browser      # docs/benchmarks.md, "Browser player"
+    python -m benchmarks.browser --fresh                     # re-record the benchmark runs first
 
 Serves the app in this process (default model, limits raised so the N = 16, L = 256 run loads),
-records two runs with it once (cached in test-output/browser-runs/), uploads each through the page
-and times in the browser, with `requestAnimationFrame` polling, from the input event to the first
-frame where the player's root says `data-step = t` (set after every view has drawn step t):
+records two runs with it once (cached in test-output/browser-runs/), uploads each through the page,
+scrolls the canvas under the sticky transport (canvas, genealogy and ESS in view, as while stepping)
+and times in the browser:
 
-- step → : ArrowRight on the page, from step 0 on, one press per measurement;
-  (timed with the canvas scrolled under the sticky transport, as while stepping: the player draws
-  the canvas rows in view at once and the rest when they scroll in)
+- step → : ArrowRight on the page (a keydown event), from step 0 on, one press per measurement;
 - jump : the slider set to a random step (an `input` event, as a drag gives);
+  each from the input event to the animation frame that painted the new step: the first
+  `requestAnimationFrame` callback that sees the player's root say `data-step = t` (set once every view
+  has drawn step t) precedes that frame's paint, so the time is taken in the next callback. Beside it,
+  "drawn": until `data-step = t` (the draw alone; the player draws in the input's own task);
+- ten → : ten ArrowRight presses 50 ms apart: steps moved, and the last press → painted;
 - play : steps per second reached at the 16 steps/s setting, from step 0 to the end.
 
-Wall clock of a shared 2-core box, so medians (and p90) over many repeats. Screenshots of the first
-load, the finished N = 16 run and the ★ explanation at 1440×900 and 390×844 go to test-output/.
+Each input waits a random fraction of a frame after an animation frame, so its phase against the display's
+60 Hz frames is random. Wall clock of a shared 2-core box, so medians (and p90) over many repeats.
+Screenshots of the first load, the finished N = 16 run and the ★ explanation at 1440×900 and 390×844 go
+to test-output/.
 """
 import argparse
 import json
@@ -42,17 +47,42 @@ CASES = {  # name: run-panel settings
 }
 SIZES = {"1440x900": (1440, 900), "390x844": (390, 844)}
 
-# time one input: `act` (a JS statement) → first animation frame where the root shows step `t`
-TIME_STEP_JS = """async ([act, t]) => {
+# time one input: `act` (a JS statement) → the frame that painted step `t` (and → `data-step = t`)
+WAIT_PAINTED_JS = """const raf = () => new Promise((r) => requestAnimationFrame(r));
   const root = document.querySelector('#srp-player');
+  // the first animation frame whose callback sees step t paints it; the next frame's callback follows that
+  // paint. Resolves then, with the time the first one saw step t.
+  const painted = async (t) => {
+    do await raf(); while (+root.dataset.step !== t);
+    const seen = performance.now();
+    await raf();
+    return seen;
+  };"""
+TIME_STEP_JS = """async ([act, t]) => {
+  """ + WAIT_PAINTED_JS + """
+  await raf(); await new Promise((r) => setTimeout(r, 16 * Math.random()));
   const t0 = performance.now();
   (new Function(act))();
-  return await new Promise((done) => {
-    const poll = () => (+root.dataset.step === t ? done(performance.now() - t0) : requestAnimationFrame(poll));
-    poll();
-  });
+  const sync = +root.dataset.step === t ? performance.now() : null;
+  const seen = await painted(t);
+  return [performance.now() - t0, (sync ?? seen) - t0];
 }"""
 KEY_RIGHT = "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}))"
+# ten ArrowRight presses 50 ms apart from the step shown: [steps moved, last press → painted ms]
+TEN_PRESSES_JS = """async () => {
+  """ + WAIT_PAINTED_JS + """
+  const start = +root.dataset.step;
+  let last = 0;
+  for (let i = 0; i < 10; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 50));
+    last = performance.now();
+    """ + KEY_RIGHT + """;
+  }
+  await painted(start + 10);
+  const ms = performance.now() - last;
+  await new Promise((r) => setTimeout(r, 300));
+  return [+root.dataset.step - start, ms];
+}"""
 SLIDER_TO = ("const s = document.querySelector('#srp-slider'); s.value = {t}; "
              "s.dispatchEvent(new Event('input', {{bubbles: true}}))")
 # play at 16 steps/s from step 0: (ms, step) at every frame until the last step
@@ -124,8 +154,20 @@ def summary(ms: list[float]) -> dict:
             "n": len(ms)}
 
 
+def latencies(pairs: list[list[float]]) -> dict:
+    """[painted ms, drawn ms] per input → a summary of each."""
+    return {"painted": summary([p for p, _ in pairs]), "drawn": summary([d for _, d in pairs])}
+
+
+# which of the views a user watches while stepping are (at least partly) in the viewport
+IN_VIEW_JS = """() => ['canvas', 'tree', 'ess'].filter((id) => {
+  const r = document.querySelector('#srp-' + id).getBoundingClientRect();
+  return r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth;
+})"""
+
+
 def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
-    """Step → and slider-jump latencies, and the play rate at 16 steps/s, of one uploaded run."""
+    """Step → and slider-jump latencies, ten presses, and the play rate at 16 steps/s, of one uploaded run."""
     import random
 
     upload(page, files, steps)
@@ -135,22 +177,30 @@ def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
     # the views a user watches while stepping: sticky transport, canvas, genealogy and ESS in the viewport
     page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
     page.wait_for_timeout(300)
+    in_view = page.evaluate(IN_VIEW_JS)
     forward = [page.evaluate(TIME_STEP_JS, [KEY_RIGHT, t]) for t in range(1, min(repeats, steps) + 1)]
     rng = random.Random(0)
     jumps, t = [], 0
     for _ in range(repeats):
         t = (t + rng.randint(1, steps - 1)) % (steps + 1)
         jumps.append(page.evaluate(TIME_STEP_JS, [SLIDER_TO.format(t=t), t]))
+    page.evaluate(f"document.querySelector('{PLAYER}').srp.show(0)")
+    page.wait_for_selector(f'{PLAYER}[data-step="0"]')
+    moved, ten_ms = page.evaluate(TEN_PRESSES_JS)
     seen = page.evaluate(PLAY_JS)
     (first_ms, first), (last_ms, last) = seen[1] if len(seen) > 1 else seen[0], seen[-1]
     rate = (last - first) / ((last_ms - first_ms) / 1000) if last_ms > first_ms else float("nan")
-    return {"step_forward": summary(forward), "slider_jump": summary(jumps),
+    return {"in_view": in_view, "step_forward": latencies(forward), "slider_jump": latencies(jumps),
+            "ten_presses": {"moved": moved, "last_press_to_painted_ms": round(ten_ms, 1)},
             "play_16": {"steps_per_s": round(rate, 1), "reached": last, "of": steps,
                         "seconds": round(last_ms / 1000, 2)}}
 
 
+VIEWS = {"n16-run": "#srp-canvas", "n16-answer": "#srp-answer", "why-star": "#srp-why"}  # shot name: scrolled to
+
+
 def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
-    """First load, the finished N = 16 run and its ★ explanation, at each size."""
+    """First load, then the finished N = 16 run scrolled to each of VIEWS, at each size."""
     shots = []
     for size, (w, h) in SIZES.items():
         page = browser.new_page(viewport={"width": w, "height": h})
@@ -160,18 +210,11 @@ def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
         shots.append(OUT / f"browser-{size}-first-load.png")
         page.screenshot(path=str(shots[-1]))
         upload(page, big, 128)
-        page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
-        page.wait_for_timeout(300)
-        shots.append(OUT / f"browser-{size}-n16-run.png")
-        page.screenshot(path=str(shots[-1]))
-        page.evaluate("document.querySelector('#srp-answer').scrollIntoView({block: 'start'})")
-        page.wait_for_timeout(300)
-        shots.append(OUT / f"browser-{size}-n16-answer.png")
-        page.screenshot(path=str(shots[-1]))
-        page.evaluate("document.querySelector('#srp-why').scrollIntoView({block: 'start'})")
-        page.wait_for_timeout(300)
-        shots.append(OUT / f"browser-{size}-why-star.png")
-        page.screenshot(path=str(shots[-1]))
+        for name, anchor in VIEWS.items():
+            page.evaluate(f"document.querySelector('{anchor}').scrollIntoView({{block: 'start'}})")
+            page.wait_for_timeout(300)
+            shots.append(OUT / f"browser-{size}-{name}.png")
+            page.screenshot(path=str(shots[-1]))
         page.close()
     return shots
 
@@ -210,13 +253,16 @@ def main(argv: list[str] | None = None) -> None:
         shots = [] if args.no_screenshots else screenshots(browser, url, files["N16-L256-T128"])
         browser.close()
     print(f"\nmachine: {machine()}\n")
-    print("| run | step → median (p90) ms | slider jump median (p90) ms | play at 16 steps/s |")
-    print("|---|---|---|---|")
+    print("| run | in view | step → painted (drawn) median / p90 ms | slider jump painted (drawn) median / p90 ms "
+          "| ten → 50 ms apart | play at 16 steps/s |")
+    print("|---|---|---|---|---|---|")
+    cell = lambda r: (f"{r['painted']['median_ms']} ({r['drawn']['median_ms']}) / {r['painted']['p90_ms']} "
+                      f"({r['drawn']['p90_ms']}), n = {r['painted']['n']}")
     for name, r in results.items():
-        f, j, pl = r["step_forward"], r["slider_jump"], r["play_16"]
-        print(f"| {name} | {f['median_ms']} ({f['p90_ms']}), n = {f['n']} | {j['median_ms']} ({j['p90_ms']}), "
-              f"n = {j['n']} | {pl['steps_per_s']} steps/s (step {pl['reached']} of {pl['of']} "
-              f"after {pl['seconds']} s) |")
+        ten, pl = r["ten_presses"], r["play_16"]
+        print(f"| {name} | {', '.join(r['in_view'])} | {cell(r['step_forward'])} | {cell(r['slider_jump'])} "
+              f"| moved {ten['moved']}, last press → painted {ten['last_press_to_painted_ms']} ms "
+              f"| {pl['steps_per_s']} steps/s (step {pl['reached']} of {pl['of']} after {pl['seconds']} s) |")
     for shot in shots:
         print(f"screenshot: {shot.relative_to(REPO)}")
 
