@@ -126,6 +126,12 @@ def markdown_text(value) -> str:
     return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", html.escape(str(value), quote=False))
 
 
+def chat_note(chat_template) -> str:
+    """Which prompt template a run used (older traces may not say)."""
+    return {True: ", prompt in the model's chat template", False: ", plain prompt (no chat template)"}.get(
+        chat_template, "")
+
+
 def describe(traces: dict[str, Trace]) -> str:
     """One Markdown line per run: model, prompt and the settings that shape it (trace fields escaped)."""
     lines = []
@@ -138,7 +144,8 @@ def describe(traces: dict[str, Trace]) -> str:
                       if role == "sr-smc" else "")
         lines.append(f"- **{LABELS[role]}** on {markdown_text(t.model)}: N = {t.n_particles}, "
                      f"τ = {markdown_text(c.get('temperature'))}, {markdown_text(c.get('gen_length'))} tokens in "
-                     f"{t.n_steps} steps, seed {markdown_text(c.get('seed'))}{resampling}")
+                     f"{t.n_steps} steps, seed {markdown_text(c.get('seed'))}{resampling}"
+                     f"{chat_note(c.get('chat_template'))}")
     return "\n".join(lines)
 
 

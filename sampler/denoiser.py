@@ -21,6 +21,7 @@ class Denoiser(ABC):
         pad_id: id the sampler left-pads shorter prompts with (None: MASK); padded
             positions are excluded through `attention_mask`.
         required_block_length: a block size the checkpoint fixes (BD3-LM), or None.
+        chat_default: whether `encode(text)` applies a chat template when `chat` is None.
         device: where `logits` expects its input.
     """
 
@@ -31,6 +32,7 @@ class Denoiser(ABC):
     eos_id: int | None = None
     pad_id: int | None = None
     required_block_length: int | None = None
+    chat_default: bool = False
     device: torch.device = torch.device("cpu")
 
     @abstractmethod

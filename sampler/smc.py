@@ -255,6 +255,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     """
     device = torch.device(cfg.device)
     P, N = len(cfg.prompts), cfg.n_particles
+    if cfg.chat_template is None:  # record the template actually used, not "the model's default"
+        cfg = cfg.replace(chat_template=bool(model.chat_default))
     prompt_ids = [model.encode(p, chat=cfg.chat_template) for p in cfg.prompts]
     cfg.check_model(model.max_length, [len(p) for p in prompt_ids], model.required_block_length)
     pad_id = model.pad_id if model.pad_id is not None else model.mask_id

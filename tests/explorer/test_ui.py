@@ -122,6 +122,13 @@ def test_trace_fields_are_escaped_in_the_description(smc_trace):
     assert "\\*bold\\*" in text and "\\[link\\]" in text
 
 
+def test_the_description_says_which_prompt_template_a_run_used(smc_trace):
+    import dataclasses
+    for used, words in ((True, "chat template"), (False, "plain prompt")):
+        trace = dataclasses.replace(smc_trace, config={**smc_trace.config, "chat_template": used})
+        assert words in describe({"sr-smc": trace})
+
+
 def test_user_errors_become_named_gr_errors_in_functions_and_generators():
     @user_errors
     def bad():

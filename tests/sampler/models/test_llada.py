@@ -1,7 +1,9 @@
 """LLaDA on transformers' Llama layers (sampler/models/llada.py), on a tiny checkpoint in the hub layout."""
 import torch
 
+from sampler.config import SamplerConfig
 from sampler.models.hub import load_hub_model
+from sampler.smc import decode
 from sampler.models.llada import LLaDADenoiser
 from tests.fixtures import tiny_models
 from tests.sampler.models import reference
@@ -86,3 +88,13 @@ def test_chat_template_switch(tiny, tiny_folders):
 
 def test_decodes_greedy_best_of_n_and_sr_smc(tiny):
     assert_decodes(tiny["llada"])
+
+
+def test_trace_records_the_template_actually_used(tiny_folders):
+    instruct = load_hub_model(str(tiny_folders["llada"]), local_files_only=True, chat=True)
+    config = SamplerConfig(prompts=("the cat",), gen_length=4, steps=4, n_particles=1, dtype="float32")
+    used = decode(instruct, config).trace  # chat_template None: the model's default, recorded as what it was
+    assert used.config["chat_template"] is True
+    assert used.prompt_ids[0] == instruct.encode("the cat", chat=True)
+    plain = decode(instruct, config.replace(chat_template=False)).trace
+    assert plain.config["chat_template"] is False and plain.prompt_ids[0] == instruct.encode("the cat", chat=False)
