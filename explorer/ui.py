@@ -65,7 +65,8 @@ vanish, and the weights reset. The last step never resamples: the final pick nee
 
 **★** is the answer: the final particle with the best *final score* — by default its total
 log-confidence (`sum_logp`), not its weight — so the heaviest particle is not always ★.
-**Greedy** decoding is the same loop with one particle; **best-of-N** runs N particles that never
+**Greedy** decoding is the same loop with one particle: greedy in *which positions* it commits (the
+most confident first); at τ > 0 it still samples the tokens. **best-of-N** runs N particles that never
 resample and picks by the same score. With τ = 0 every particle is identical and SMC cannot help.
 """
 
