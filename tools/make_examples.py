@@ -24,6 +24,9 @@ EXAMPLES = {
     "1-truth-acknowledged-n8": {},
     # low temperature: confident but repetitive text, the failure the canvas highlights
     "2-low-temperature-n4": dict(prompt="Mr. Darcy walked into the room and", n_particles=4, temperature=0.3),
+    # the same low temperature with the no-repeat-4 rule (beyond the paper): the loops of example 2 cannot close
+    "2b-low-temperature-no-repeat-4": dict(prompt="Mr. Darcy walked into the room and", n_particles=4,
+                                          temperature=0.3, no_repeat_ngram=4),
     # parallel decoding under the threshold policy, resampling at block ends, with best-of-N beside
     "3-threshold-block-end-best-of-n": dict(prompt="She was the youngest of the two daughters", policy="threshold",
                                             resample_when="block_end", block_length=16, best_of_n=True, seed=1),
