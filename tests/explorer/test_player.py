@@ -405,3 +405,24 @@ def test_keys_are_left_alone_while_a_field_has_focus(page, smc_trace):
     page.wait_for_timeout(300)
     assert step_shown(page) == 3 and page.input_value("#field") == " "
     assert page.inner_text("#srp-play").strip() == "▶ Play"
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (390, 844)])
+def test_chart_titles_and_the_ess_legend_fit(page, size):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_function(  # the charts are responsive: wait until each has re-laid out to the new width
+        "() => [...document.querySelectorAll('#srp-player .js-plotly-plot .main-svg')]"
+        ".every((s) => s.getBoundingClientRect().right <= innerWidth)")
+    boxes = page.evaluate("""() => [...document.querySelectorAll('#srp-player .js-plotly-plot')].map((gd) => {
+      const r = (e) => e && e.getBoundingClientRect(), svg = r(gd.querySelector('.main-svg'));
+      const title = r(gd.querySelector('.g-gtitle .gtitle')), xtitle = r(gd.querySelector('.g-xtitle text'));
+      const legend = [...gd.querySelectorAll('.legend .legendtext')].map(r);
+      return {id: gd.id, left: svg.left, right: svg.right, title: title && [title.left, title.right],
+              xtitle: xtitle && [xtitle.top, xtitle.bottom], legend: legend.map((l) => l.top)};
+    })""")
+    assert {"srp-tree", "srp-ess", "srp-why-weights", "srp-heatmap"} <= {b["id"] for b in boxes}
+    for b in boxes:
+        if b["title"]:
+            assert b["left"] <= b["title"][0] and b["title"][1] <= b["right"] + 0.5, b
+    ess = next(b for b in boxes if b["id"] == "srp-ess")
+    assert ess["legend"] and min(ess["legend"]) >= ess["xtitle"][1], ess  # legend text below the x axis title
