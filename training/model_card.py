@@ -41,17 +41,21 @@ def training_story(card: dict, folder: Path) -> tuple[str, str]:
     ended = (f"Training stopped at step {stopped} of a {schedule_steps}-step schedule (best checkpoint: step "
              f"{best}), so the learning rate had not fully decayed." if stopped < schedule_steps
              else f"Training ran the full {schedule_steps}-step schedule (best checkpoint: step {best}).")
-    resumed = card.get("resumed")
-    if not resumed:
+    resumes = card.get("resumed") or []
+    resumes = [resumes] if isinstance(resumes, dict) else resumes  # one resume, as cards first recorded it
+    if not resumes:
         return command + stop, ended
-    first = f"{resumed['first_command']} --stop-after {resumed['from_step']} --out {folder}"
-    again = f"{command} --resume {folder}{' --bf16' if resumed.get('bf16_autocast') else ''}{stop}"
-    ended += (f" The first run stopped at step {resumed['from_step']} (time budget) and saved only fp16 weights; "
-              f"it was resumed from them at step {resumed['from_step']} with the learning-rate schedule and data "
-              "order positioned there but a fresh AdamW state (moments at zero), "
-              + ("with bfloat16 autocast for the forward pass" if resumed.get("bf16_autocast") else "in float32")
+    steps = [r["from_step"] for r in resumes]
+    commands = [f"{resumes[0]['first_command']} --stop-after {steps[0]} --out {folder}"]
+    for r, until in zip(resumes, steps[1:] + [None]):
+        bf16 = " --bf16" if r.get("bf16_autocast") else ""
+        commands.append(f"{command} --resume {folder}{bf16}" + (f" --stop-after {until}" if until else stop))
+    ended += (f" The run was stopped for time (saving only fp16 weights) and resumed from those weights at "
+              f"step{'s' if len(steps) > 1 else ''} {' and '.join(map(str, steps))}, each time with the "
+              "learning-rate schedule and data order positioned there but a fresh AdamW state (moments at zero), "
+              + ("with bfloat16 autocast for the forward pass" if resumes[-1].get("bf16_autocast") else "in float32")
               + " on one CPU thread. Validation is always float32.")
-    return f"{first} && {again}", ended
+    return " && ".join(commands), ended
 
 
 def main() -> None:

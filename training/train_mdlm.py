@@ -164,11 +164,17 @@ def main() -> None:
                     "parameters": n_params, "best_step": step, "valid_nelbo_per_token": val,
                     "train_tokens": len(train_ids), "unknown_rate": unk, "history": history,
                     "minutes": minutes, "torch": torch.__version__,
-                    **({"resumed": {"from_step": first, "optimizer": "fresh AdamW state (not saved at the stop)",
-                                    "bf16_autocast": args.bf16,
-                                    "first_command": previous.get("first_command", previous["command"])}}
-                       if args.resume else {}),
+                    **({"resumed": resume_chain(previous, first, args.bf16)} if args.resume else {}),
                 })
+
+
+def resume_chain(previous: dict, first: int, bf16: bool) -> list[dict]:
+    """Every resume so far, oldest first, with the first run's command on each: a card can tell the whole story."""
+    earlier = previous.get("resumed", [])
+    earlier = [earlier] if isinstance(earlier, dict) else earlier  # cards written before chains were kept
+    first_command = earlier[0]["first_command"] if earlier else previous["command"]
+    return [*earlier, {"from_step": first, "optimizer": "fresh AdamW state (not saved at the stop)",
+                       "bf16_autocast": bf16, "first_command": first_command}]
 
 
 if __name__ == "__main__":
