@@ -37,8 +37,9 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
         # argmax of float32 logits as always; of the float32 log-probs for other dtypes (bf16 argmax is slow on CPU)
         tokens = (logits if logits.dtype == torch.float32 else log_probs).argmax(dim=-1)
         return tokens, log_probs.gather(-1, tokens[..., None])[..., 0]
-    top = log_probs.amax(dim=-1, keepdim=True)  # the largest log-probability, at the largest logit
-    top_logit = logits.amax(dim=-1, keepdim=True).float()
+    # the largest log-probability sits at the largest logit: one pass finds both (log p(x) = top + logit - top_logit)
+    best = log_probs.argmax(dim=-1, keepdim=True)
+    top, top_logit = log_probs.gather(-1, best), logits.gather(-1, best).float()
     shift = 0.0 if temperature == 1 else top  # τ = 1: exp(lp) needs no shift
     scaled = log_probs if temperature == 1 else log_probs.sub_(shift).div_(temperature)
     cdf = scaled.exp_().cumsum_(dim=-1)  # in place; ends at Σ exp((lp - shift)/τ)
