@@ -28,7 +28,7 @@ from sampler.denoiser import Denoiser
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hf_registry import ModelLoadError
 from sampler.smc import StepInfo, decode
-from sampler.trace import Trace, TraceRecorder
+from sampler.trace import Trace
 
 try:
     import spaces
@@ -57,11 +57,13 @@ def planned_work(cfg: SamplerConfig) -> int:
 
 @gpu
 def decode_all(model: Denoiser, cfgs: dict[str, SamplerConfig], progress,
-               on_step: Callable[[str, StepInfo], None] | None = None) -> dict[str, Trace]:
+               on_step: Callable[[str, StepInfo], None] | None = None,
+               on_trace: Callable[[str, Trace], None] | None = None) -> dict[str, Trace]:
     """Decode every config in turn; traces by role.
 
     `progress((done, total), desc=...)` counts rows × steps over all runs; `on_step(role, info)`
-    sees every step first and may raise (e.g. `Cancelled`) to stop the decode there.
+    sees every step first and may raise (e.g. `Cancelled`) to stop the decode there; `on_trace(role,
+    trace)` gets each run's trace as its recording starts (it grows step by step).
     """
     total, done, traces = sum(planned_work(c) for c in cfgs.values()), 0, {}
     for role, cfg in cfgs.items():
@@ -71,16 +73,10 @@ def decode_all(model: Denoiser, cfgs: dict[str, SamplerConfig], progress,
             if on_step is not None:
                 on_step(role, info)
             progress((done + rows * info.step, total), desc=f"{LABELS[role]}: step {info.step}")
-        traces[role] = decode(model, cfg, observers=(observe,)).trace
+        live = (lambda trace, role=role: on_trace(role, trace)) if on_trace else None
+        traces[role] = decode(model, cfg, observers=(observe,), on_trace=live).trace
         done += planned_work(cfg)
     return traces
-
-
-def live_recorder(model: Denoiser, cfg: SamplerConfig) -> TraceRecorder:
-    """A recorder for the steps of a single-prompt run as they are made (for streaming)."""
-    ids = model.encode(cfg.prompts[0], chat=cfg.chat_template)
-    x0 = torch.tensor([ids + [model.mask_id] * cfg.gen_length])
-    return TraceRecorder(model, cfg, [ids], x0, len(ids))
 
 
 @dataclass
@@ -103,7 +99,7 @@ class SamplingJob:
         self.model, self.cfgs = model, cfgs
         self.cancelled = threading.Event()
         self.done, self.total, self.desc = 0, sum(planned_work(c) for c in cfgs.values()), "starting"
-        self.recorders: dict[str, TraceRecorder] = {}
+        self.live: dict[str, Trace] = {}  # each run's trace as decode records it
         self.vocab: dict[int, str] = {}
         self.traces: dict[str, Trace] | None = None
         self.error: BaseException | None = None
@@ -112,7 +108,8 @@ class SamplingJob:
 
     def _work(self) -> None:
         try:
-            self.traces = decode_all(self.model, self.cfgs, self._progress, on_step=self._on_step)
+            self.traces = decode_all(self.model, self.cfgs, self._progress, on_step=self._on_step,
+                                     on_trace=self.live.__setitem__)
         except BaseException as e:  # handed to the consumer by result()
             self.error = e
             if isinstance(e, Cancelled):
@@ -124,9 +121,6 @@ class SamplingJob:
     def _on_step(self, role: str, info: StepInfo) -> None:
         if self.cancelled.is_set():
             raise Cancelled("the run was stopped")
-        if role not in self.recorders:
-            self.recorders[role] = live_recorder(self.model, self.cfgs[role])
-        self.recorders[role](info)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -145,8 +139,7 @@ class SamplingJob:
         if self.traces is not None:
             return Snapshot(self.total, self.total, "done", dict(self.traces), True)
         traces = {}
-        for role, recorder in list(self.recorders.items()):
-            trace = recorder.trace
+        for role, trace in list(self.live.items()):
             steps = list(trace.steps)
             used = {i for row in trace.initial for i in row} | {i for s in steps for i in s.tokens}
             new = sorted(used - self.vocab.keys())

@@ -248,10 +248,12 @@ def schedule(cfg: SamplerConfig, prompt_width: int):
 
 
 def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepInfo], None], ...] = (),
-           record: bool = True) -> SampleResult:
+           record: bool = True, on_trace: Callable[[Trace], None] | None = None) -> SampleResult:
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
 
-    One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses).
+    One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses). `on_trace`, if given
+    (with `record`), gets the trace being recorded before the first step: it grows by one `StepRecord` per
+    step and gets `final` at the end (for streaming a run while it decodes).
     """
     device = torch.device(cfg.device)
     P, N = len(cfg.prompts), cfg.n_particles
@@ -272,6 +274,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     recorder = TraceRecorder(model, cfg, prompt_ids, x0, width) if record else None
     observers = observers + ((recorder,) if recorder else ())
+    if recorder and on_trace:
+        on_trace(recorder.trace)
 
     start, n_steps, finished_block = time.perf_counter(), 0, None
     for plan in schedule(cfg, width):

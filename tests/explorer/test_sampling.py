@@ -53,7 +53,7 @@ def test_snapshots_stream_the_steps_the_final_trace_records():
         for role, partial in snap.traces.items():
             assert partial.final == {}
             k = len(partial.steps)
-            assert partial.steps == final[role].steps[:k]  # the live recorder sees what decode records
+            assert partial.steps == final[role].steps[:k]  # the live trace is what decode records
             assert all(partial.vocab[i] == final[role].vocab[i] for s in partial.steps for i in s.tokens)
     assert any(0 < len(s.traces.get("sr-smc", final["greedy"]).steps) < 8 for s in live)  # mid-run
 
@@ -61,7 +61,7 @@ def test_snapshots_stream_the_steps_the_final_trace_records():
 def test_cancel_stops_the_decode_within_one_step():
     model = SlowToy(0.05)
     job = Sampler({"toy": model}, Limits()).start({**SETTINGS, "gen_length": 64, "steps": 64, "block_length": 64})
-    while not job.recorders:
+    while not job.live:  # decoding has started
         time.sleep(0.01)
     job.cancel()
     assert job.wait(timeout=1.0), "the decode still runs a second after cancel"

@@ -290,3 +290,11 @@ def test_zero_temperature_output_is_unchanged_since_817ac7d():
                                             n_particles=3, temperature=0.0, policy="threshold"))
     assert threshold.generated == [[OLD_THRESHOLD[0]] * 3, [OLD_THRESHOLD[1]] * 3]
     assert threshold.scores.flatten().tolist() == pytest.approx([-5.9144] * 3 + [-5.0988] * 3, abs=1e-4)
+
+
+def test_on_trace_sees_the_trace_grow_step_by_step():
+    seen, lengths = [], []
+    result = decode(BigramToy(), cfg(), observers=(lambda info: lengths.append(len(seen[0].steps)),),
+                    on_trace=seen.append)
+    assert len(seen) == 1 and seen[0] is result.trace
+    assert lengths == list(range(result.n_steps))  # observers run before the recorder appends the step
