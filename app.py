@@ -45,14 +45,9 @@ class Cancelled(Exception):
     """The run was stopped (Stop pressed, the tab closed) before it finished."""
 
 
-def planned_steps(cfg: SamplerConfig) -> int:
-    """Steps the schedule plans (the threshold policy may stop earlier)."""
-    return cfg.gen_length if cfg.policy == "threshold" else cfg.steps
-
-
 def planned_work(cfg: SamplerConfig) -> int:
     """Rows × planned steps: the sequence forwards one run will do at most."""
-    return len(cfg.prompts) * cfg.n_particles * planned_steps(cfg)
+    return len(cfg.prompts) * cfg.n_particles * cfg.planned_steps
 
 
 @gpu
@@ -124,10 +119,6 @@ class SamplingJob:
 
     def cancel(self) -> None:
         self.cancelled.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to `timeout` s for the decode to end; whether it has."""

@@ -44,8 +44,7 @@ class Limits:
         """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""
         total = 0
         for cfg in request.configs("cpu").values():
-            steps = cfg.gen_length if cfg.policy == "threshold" else cfg.steps
-            total += cost(len(cfg.prompts) * cfg.n_particles, steps, prompt_tokens + cfg.gen_length)
+            total += cost(len(cfg.prompts) * cfg.n_particles, cfg.planned_steps, prompt_tokens + cfg.gen_length)
         return total
 
     def check_request(self, request: RunRequest, prompt_tokens: int) -> None:

@@ -29,7 +29,7 @@ from explorer.payload import payload
 from explorer.player import export_html, player
 from explorer.request import APP_FIXED
 from explorer.runs import LABELS, ROLES, role_of
-from sampler.config import SamplerConfig
+from sampler.config import SWITCH, SamplerConfig
 from sampler.trace import Trace, TraceFormatError
 
 LIMITS = Limits()
@@ -93,7 +93,6 @@ HELP = {
 PANEL_FIELDS = ("chat_template",)  # not in the paper, but part of using the model: shown beside it
 PAPER_FIELDS = ("n_particles", "temperature", "gen_length", "steps", "block_length", "policy", "ess_threshold",
                 "resampling", "seed", "resample_when", "resample_every", "final_pick", "confidence", "threshold")
-OPTIONAL_BOOL = {"auto": None, "on": True, "off": False}  # a `bool | None` setting as a three-way switch
 
 
 def _field_help(name: str) -> str:
@@ -113,7 +112,7 @@ def _knob(f) -> gr.components.Component:
     default = None if f.default is MISSING else f.default
     args = typing.get_args(hint)
     if set(args) == {bool, type(None)}:
-        return gr.Radio(list(OPTIONAL_BOOL), value={v: k for k, v in OPTIONAL_BOOL.items()}[default], label=label,
+        return gr.Radio(list(SWITCH), value={v: k for k, v in SWITCH.items()}[default], label=label,
                         info=info)
     if hint is bool:
         return gr.Checkbox(default, label=label, info=info)
@@ -223,7 +222,7 @@ def panel_settings(traces: dict[str, Trace], names: list[str], models: list[str]
             values.append(gr.skip())
         elif name in config:
             value = config[name]
-            values.append({v: k for k, v in OPTIONAL_BOOL.items()}[value] if name in _optional_bools() else value)
+            values.append({v: k for k, v in SWITCH.items()}[value] if name in _optional_bools() else value)
         else:
             values.append(gr.skip())
     return values
@@ -355,7 +354,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                 raise gr.Error("No model is available in this app: load an example or upload a trace instead.")
             request = dict(zip(names, values))
             for name in _optional_bools() & request.keys():
-                request[name] = OPTIONAL_BOOL.get(request[name], request[name])
+                request[name] = SWITCH.get(request[name], request[name])
             job = sampler.start(request)  # ValueError naming the problem, before anything changes
             live_note = ["new run: it replaces the runs shown before as its steps arrive"]
             try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sampler.config import SamplerConfig
+from sampler.config import SWITCH, SamplerConfig
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hub import ModelLoadError
 from sampler.smc import SampleResult, decode
@@ -70,10 +70,9 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _optional_bool(value: str) -> bool | None:
-    choices = {"auto": None, "on": True, "off": False}
-    if value not in choices:
-        raise argparse.ArgumentTypeError(f"{value!r} is not one of auto, on, off")
-    return choices[value]
+    if value not in SWITCH:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(SWITCH)}")
+    return SWITCH[value]
 
 
 def parser() -> argparse.ArgumentParser:

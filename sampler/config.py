@@ -12,6 +12,7 @@ Scheme = Literal["multinomial", "systematic", "stratified", "residual"]
 ResampleWhen = Literal["every_step", "block_end", "every_k"]
 FinalPick = Literal["sum_logp", "mean_logp", "max_weight"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+SWITCH = {"auto": None, "on": True, "off": False}  # a `bool | None` setting (None: the model decides) as a switch
 DTYPE_CHOICES = ("auto", *DTYPES)  # auto: bfloat16 where the hardware runs it fast, else float32
 
 
@@ -96,6 +97,11 @@ class SamplerConfig:
     @property
     def num_blocks(self) -> int:
         return self.gen_length // self.block_length
+
+    @property
+    def planned_steps(self) -> int:
+        """Steps the schedule plans: `steps`, or up to one per token under the threshold policy."""
+        return self.gen_length if self.policy == "threshold" else self.steps
 
     def validate(self) -> None:
         """Raise ValueError naming the field and its allowed range."""
