@@ -177,7 +177,7 @@ export class Player {
         const fam = families(run, t);
         this.weights.show(t, fam.particles);
         this.lens.show(t);
-        const pending = [...this.tree.show(t), this.ess.show(t), ...this.heat.show(t)].filter(Boolean);
+        const pending = [...this.tree.show(t, fam), this.ess.show(t), ...this.heat.show(t)].filter(Boolean);
         if (pending.length) {
           const main = this.main;
           Promise.all(pending).finally(() => {

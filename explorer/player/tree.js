@@ -43,10 +43,11 @@ export class Tree {
     this.points = null;
   }
 
-  show(t) {
+  /** Restyle for step t; `fam` = `families(run, t)` when the caller has it already. */
+  show(t, fam = null) {
     const run = this.run;
+    if (t > run.T || !fam) fam = families(run, Math.min(t, run.T));
     t = Math.min(t, run.T);
-    const fam = families(run, t);
     this.family = fam;
     if (!this.points || !this.points.length || !this.points[0].isConnected) this.points = markerElements(this.div, 2);
     recolour(this.div, 2, fam.nodes, this.points);
