@@ -54,7 +54,7 @@ def minimal_loop(model, x: torch.Tensor, prompt_width: int, gen_length: int, ste
     n_blocks = gen_length // block_length
     for b in range(n_blocks):
         lo = prompt_width + b * block_length
-        block = torch.arange(lo, lo + block_length).expand(x.shape[0], -1)
+        block = torch.arange(lo, lo + block_length, device=x.device).expand(x.shape[0], -1)  # on the model's device
         for k in transfer_counts(block_length, steps // n_blocks):
             logits = model.logits_at(x, None, block).float()
             logits[..., model.mask_id] = -torch.inf
@@ -254,11 +254,15 @@ def main(argv=None) -> None:
     ap.add_argument("--against", type=Path, help="checkout of an older commit to compare with (commit, memory)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios are reported for 1)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n", type=int, default=16, help="rows (particles) of the steps section")
+    ap.add_argument("--length", type=int, default=256, help="prompt + generation length of the steps section")
+    ap.add_argument("--width", type=int, default=2048, help="llada-like-1b: model width (a multiple of 128)")
+    ap.add_argument("--layers", type=int, default=16, help="llada-like-1b: layers")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     sections = set(args.sections.split(","))
-    model = build_model(args.model, args.device, args.dtype)
+    model = build_model(args.model, args.device, args.dtype, args.width, args.layers)
     prompt = TOY_PROMPT if args.model == "toy" else PROMPT
     weights = next(p.dtype for p in model.net.parameters()) if hasattr(model, "net") else args.dtype
     machine = (torch.cuda.get_device_name() if args.device.startswith("cuda")
@@ -268,9 +272,10 @@ def main(argv=None) -> None:
 
     if "steps" in sections:
         blocks = [int(b) or None for b in args.blocks.split(",")]
-        rows = [step_costs(model, prompt, 16, 256, block, 8, args.repeats, args.device) for block in blocks]
+        rows = [step_costs(model, prompt, args.n, args.length, block, 8, args.repeats, args.device) for block in blocks]
         out["steps"] = rows
-        print(f"## Per-step cost, whole runs (8 tokens per step), CPU ms, median of {args.repeats} interleaved\n")
+        clock = "wall ms after a synchronize" if args.device.startswith("cuda") else "CPU ms"
+        print(f"## Per-step cost, whole runs (8 tokens per step), {clock}, median of {args.repeats} interleaved\n")
         print(table(rows, {"N": "d", "L": "d", "block": "d", "steps": "d"}))
     if "commit" in sections and args.against:
         rows = vs_commit(args.against, args.repeats)
@@ -304,13 +309,13 @@ def main(argv=None) -> None:
         args.json.write_text(json.dumps(out, indent=2))
 
 
-def build_model(name: str, device: str, dtype: str):
+def build_model(name: str, device: str, dtype: str, width: int = 2048, layers: int = 16):
     if name == "toy":
         from sampler.models.toy import BigramToy
         return BigramToy(max_length=2048)
     if name == "llada-like-1b":
         from benchmarks.random_dllm import RandomDLLM
-        return RandomDLLM(device=device, dtype=dtype)
+        return RandomDLLM(device=device, dtype=dtype, d_model=width, n_layers=layers)
     return load_model(name, device, dtype)
 
 
