@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -67,10 +68,11 @@ def minimal_loop(model, x: torch.Tensor, prompt_width: int, gen_length: int, ste
 
 
 def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, tokens_per_step: int, repeats: int,
-               device: str) -> dict:
+               device: str, caches: tuple[str, ...] = ()) -> dict:
     """Seconds per step over whole runs, interleaved: the bare forward (body + output layer at the masked
     positions, over the states an SR-SMC run visits); the minimal loop (τ = 0); our greedy decoding of the same
-    n rows (τ = 0); SR-SMC with recording (τ = 1, κ = 0.5, multinomial)."""
+    n rows (τ = 0); SR-SMC with recording (τ = 1, κ = 0.5, multinomial), and with each setting of `caches`
+    (`SamplerConfig.cache`) as `smc+record cache=...`."""
     dev = torch.device(device)
     prompt = model.encode(prompt_text)
     gen_length = length - len(prompt)
@@ -98,6 +100,7 @@ def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, 
             "minimal_loop": lambda: minimal_loop(model, x0.clone(), len(prompt), gen_length, steps, smc.block_length),
             "greedy": lambda: decode(model, greedy, record=False),
             "smc+record": lambda: decode(model, smc, record=True),
+            **{f"smc+record cache={c}": partial(decode, model, smc.replace(cache=c), record=True) for c in caches},
         }, dev, repeats)
     per_step = {k: v / steps for k, v in t.items()}
     return {"N": n, "L": len(prompt) + gen_length, "block": smc.block_length, "steps": steps,
