@@ -12,7 +12,8 @@
 3. For each N (gen length 256 in blocks of 32, 32 steps: 8 tokens per step) times, interleaved, median of
    `--repeats` whole runs, per step: `forward` the bare forward at the block's masked positions over the
    states an SR-SMC run visits; `minimal_loop` LLaDA's plain greedy loop (τ = 0, no bookkeeping);
-   `greedy` our decode of N one-particle rows at τ = 0; `smc+record` SR-SMC (τ = 1) with the trace
+   `greedy` our decode of N one-particle rows at τ = 0 (on CUDA also `greedy no-overlap`: without
+   overlapping each step's host work with the next step's forward); `smc+record` SR-SMC (τ = 1) with the trace
    recorded, cache none, and with `cache = prefix / dual` when `SamplerConfig` has that field (skipped
    otherwise). Wall ms after a synchronize on CUDA, CPU ms on a CPU. Peak device memory per N.
 
@@ -33,6 +34,7 @@ from safetensors.torch import save_file
 from benchmarks.speed import step_costs, table
 from sampler.config import SamplerConfig
 from sampler.models import load_model
+from sampler.smc import decode
 
 LLADA_8B = dict(d=4096, f=12288, layers=32, heads=32, embedding=126_464, max_length=4096)
 LLADA_MASK_ID = 126_336
@@ -46,7 +48,7 @@ def checkpoint(size: str) -> tuple[dict, dict, object]:
 
     tok = family_tokenizer("llada")
     if size == "tiny":
-        return *llada_checkpoint(len(tok), tok.mask_token_id), tok
+        return *llada_checkpoint(len(tok), tok.mask_token_id, max_length=LLADA_8B["max_length"]), tok
     return *llada_checkpoint(len(tok), LLADA_MASK_ID, **LLADA_8B), tok
 
 
@@ -96,6 +98,13 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def overlap_changes_nothing(model, device: str) -> bool:
+    """Whether a short SR-SMC run (N = 4, τ = 1, 4 steps) records the same trace with and without `overlap`."""
+    cfg = SamplerConfig(prompts=(PROMPT,), gen_length=32, steps=4, n_particles=4, temperature=1.0, device=device)
+    on, off = (decode(model, cfg, overlap=o).trace for o in (True, False))
+    return on.steps == off.steps and on.final == off.final
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=("llada-8b", "tiny"), default="llada-8b")
@@ -127,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"loaded by load_model(folder, {args.device!r}, 'auto') in {load_s:.1f} s")
     if not caches:
         print("cache settings: skipped (this SamplerConfig has no `cache` field)")
+    identical = overlap_changes_nothing(model, args.device)
+    print(f"decode(overlap=True) and decode(overlap=False) record the same SR-SMC trace here: {identical}")
     clock = "wall ms per step after a synchronize" if device.type == "cuda" else "CPU ms per step"
     print(f"gen length {args.gen_length}, blocks of {args.block_length}, 8 tokens per step; {clock}, median of "
           f"{args.repeats} interleaved whole runs\n")
@@ -155,9 +166,13 @@ def main(argv: list[str] | None = None) -> dict:
           f"({first['greedy_ms']:.1f} vs {first['minimal_loop_ms']:.1f} ms per step); SR-SMC / forward: "
           + ", ".join(f"N = {r['N']} {r['smc+record/forward']:.2f}×" for r in rows)
           + f"; total {time.perf_counter() - start:.0f} s")
+    if "greedy no-overlap_ms" in first:
+        print(f"greedy without overlapping steps (decode(overlap=False)) at N = {first['N']}: "
+              f"{first['greedy no-overlap_ms'] / first['minimal_loop_ms']:.2f}× the minimal loop")
     out = {"size": args.size, "machine": machine, "device": args.device, "weights": str(weights),
            "torch": torch.__version__, "transformers": transformers.__version__, **written, "load_s": load_s,
-           "gen_length": args.gen_length, "block_length": args.block_length, "caches": list(caches), "rows": rows,
+           "gen_length": args.gen_length, "block_length": args.block_length, "caches": list(caches),
+           "overlap_changes_nothing": identical, "rows": rows,
            "total_s": time.perf_counter() - start}
     if args.out:
         args.out.write_text(json.dumps(out, indent=1))

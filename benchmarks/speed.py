@@ -71,8 +71,9 @@ def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, 
                device: str, caches: tuple[str, ...] = ()) -> dict:
     """Seconds per step over whole runs, interleaved: the bare forward (body + output layer at the masked
     positions, over the states an SR-SMC run visits); the minimal loop (τ = 0); our greedy decoding of the same
-    n rows (τ = 0); SR-SMC with recording (τ = 1, κ = 0.5, multinomial), and with each setting of `caches`
-    (`SamplerConfig.cache`) as `smc+record cache=...`."""
+    n rows (τ = 0), on CUDA also without overlapping the steps (`decode(overlap=False)`); SR-SMC with recording
+    (τ = 1, κ = 0.5, multinomial), and with each setting of `caches` (`SamplerConfig.cache`) as
+    `smc+record cache=...`."""
     dev = torch.device(device)
     prompt = model.encode(prompt_text)
     gen_length = length - len(prompt)
@@ -99,6 +100,9 @@ def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, 
             "forward": forwards,
             "minimal_loop": lambda: minimal_loop(model, x0.clone(), len(prompt), gen_length, steps, smc.block_length),
             "greedy": lambda: decode(model, greedy, record=False),
+            # on CUDA decode overlaps each step's host work with the next step's forward; this is without that
+            **({"greedy no-overlap": partial(decode, model, greedy, record=False, overlap=False)}
+               if dev.type == "cuda" else {}),
             "smc+record": lambda: decode(model, smc, record=True),
             **{f"smc+record cache={c}": partial(decode, model, smc.replace(cache=c), record=True) for c in caches},
         }, dev, repeats)

@@ -14,6 +14,7 @@ the schedule, copies each step's `StepInfo` to the host once and hands it to obs
 """
 import time
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Callable
 
 import numpy as np
@@ -53,7 +54,26 @@ class StepInfo:
     ancestor_draw: torch.Tensor | None  # [P, N] within-group ancestors, identity where not resampled; None: no check
     state: ParticleState  # the state after this step (resampling applied)
     flags: torch.Tensor  # [2] logits that cannot be drawn from were read; masks left in the block
+    _packed: torch.Tensor | None = field(default=None, repr=False)  # the host copy, once started
+    _copied: torch.cuda.Event | None = field(default=None, repr=False)  # CUDA: marks the end of that copy
     _host: dict | None = field(default=None, repr=False)
+
+    def start_copy(self) -> None:
+        """Start `to_host`'s one device→host transfer without waiting for it (on CUDA: into pinned memory, an
+        event marks its end), so the device can run the next step meanwhile. Idempotent."""
+        if self._packed is not None:
+            return
+        P = self.ess.shape[0]
+        draw = self.ancestor_draw if self.ancestor_draw is not None else torch.zeros(P, 0, device=self.x.device)
+        packed = torch.cat([t.reshape(-1).double() for t in (
+            self.committed, self.x, self.log_conf, self.log_increment, self.log_weight, self.ess, self.resampled,
+            self.flags, draw)])
+        if packed.is_cuda:
+            self._packed = packed.to("cpu", non_blocking=True)
+            self._copied = torch.cuda.Event()
+            self._copied.record()
+        else:
+            self._packed = packed
 
     def to_host(self) -> dict:
         """This step on the host, in one device→host transfer (cached): the `StepRecord` fields
@@ -62,11 +82,12 @@ class StepInfo:
         if self._host is None:
             R, L = self.x.shape
             P = self.ess.shape[0]
-            draw = self.ancestor_draw if self.ancestor_draw is not None else torch.zeros(P, 0, device=self.x.device)
-            packed = torch.cat([t.reshape(-1).double() for t in (
-                self.committed, self.x, self.log_conf, self.log_increment, self.log_weight, self.ess, self.resampled,
-                self.flags, draw)]).cpu().numpy()
-            parts = np.split(packed, np.cumsum([R * L, R * L, R * L, R, R, P, P, 2]))
+            self.start_copy()
+            if self._copied is not None:
+                self._copied.synchronize()
+            packed = self._packed.numpy()
+            bounds = [*accumulate([R * L, R * L, R * L, R, R, P, P, 2], initial=0), len(packed)]
+            parts = [packed[a:b] for a, b in zip(bounds, bounds[1:])]  # (np.split costs more than the rest here)
             committed, x, log_conf = (v.reshape(R, L) for v in parts[:3])
             rows, positions = np.nonzero(committed)
             resampled = parts[6].astype(bool)
@@ -256,12 +277,14 @@ def schedule(cfg: SamplerConfig, prompt_width: int):
 
 
 def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepInfo], None], ...] = (),
-           record: bool = True, on_trace: Callable[[Trace], None] | None = None) -> SampleResult:
+           record: bool = True, on_trace: Callable[[Trace], None] | None = None,
+           overlap: bool | None = None) -> SampleResult:
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
 
     One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses). `on_trace`, if given
     (with `record`), gets the trace being recorded before the first step: it grows by one `StepRecord` per
-    step and gets `final` at the end (for streaming a run while it decodes).
+    step and gets `final` at the end (for streaming a run while it decodes). `overlap` (default: on CUDA)
+    hands each step to the observers once the next step is queued on the device; the output is the same.
     """
     device = torch.device(cfg.device)
     P, N = len(cfg.prompts), cfg.n_particles
@@ -285,21 +308,35 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     if recorder and on_trace:
         on_trace(recorder.trace)
 
-    start, n_steps, finished_block = time.perf_counter(), 0, None
-    for plan in schedule(cfg, width):
-        if plan.block == finished_block:
-            continue  # threshold policy: this block is already done
-        n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
-        plan.step = n_steps
-        state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask)
+    def hand_over(info: StepInfo) -> bool:
+        """Check the step's host copy, show it to the observers; whether its block has no masks left."""
         host = info.to_host()
         if host["bad_logits"]:
             raise FloatingPointError("the model returned logits no token can be drawn from: NaN or +inf logits, "
                                      "or a position where every token has logit -inf")
         for observe in observers:
             observe(info)
-        if host["masks_left"] == 0:
-            finished_block = plan.block
+        return host["masks_left"] == 0
+
+    # Overlap: hand step t over while the device runs step t + 1 (the host's per-step work then hides behind the
+    # forward). Not under the threshold policy, whose next step depends on this one's masks left.
+    if overlap is None:
+        overlap = device.type == "cuda"
+    overlap = overlap and cfg.policy != "threshold"
+    start, n_steps, finished_block, waiting = time.perf_counter(), 0, None, None
+    for plan in schedule(cfg, width):
+        if plan.block == finished_block:
+            continue  # threshold policy: this block is already done
+        n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
+        plan.step = n_steps
+        state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask)
+        info.start_copy()
+        if overlap:
+            info, waiting = waiting, info
+        if info is not None and hand_over(info):
+            finished_block = info.block
+    if waiting is not None:
+        hand_over(waiting)
     wall = time.perf_counter() - start
 
     scores = final_scores(cfg, state, width, model.eos_id)

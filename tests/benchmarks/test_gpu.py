@@ -16,7 +16,7 @@ def test_tiny_mode_writes_loads_and_times_every_n(tmp_path, capsys, monkeypatch)
     printed = capsys.readouterr().out
     assert "greedy / minimal loop at N = 1" in printed and "written" in printed
     saved = json.loads(out.read_text())
-    assert [r["N"] for r in saved["rows"]] == [1, 2] and not saved["reused"]
+    assert [r["N"] for r in saved["rows"]] == [1, 2] and not saved["reused"] and saved["overlap_changes_nothing"]
     for r in saved["rows"]:
         assert all(r[k] > 0 for k in ("forward_ms", "minimal_loop_ms", "greedy_ms", "smc+record_ms", "peak_mib"))
         assert r["steps"] == 4 and r["block"] == 32

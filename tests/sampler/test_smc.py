@@ -307,3 +307,19 @@ def test_on_trace_sees_the_trace_grow_step_by_step():
                     on_trace=seen.append)
     assert len(seen) == 1 and seen[0] is result.trace
     assert lengths == list(range(result.n_steps))  # observers run before the recorder appends the step
+
+
+@pytest.mark.parametrize("policy", ["topk", "random", "threshold"])
+def test_overlapping_each_step_with_the_next_changes_nothing(policy):
+    """`overlap` (on by default on CUDA) hands step t over after step t + 1 is queued; same run, same order."""
+    model = BigramToy(scale=3.0)
+    c = cfg(policy=policy, ess_threshold=0.9, threshold=0.3, n_particles=5)
+    seen = {True: [], False: []}
+    runs = {o: decode(model, c, observers=(lambda info, o=o: seen[o].append((info.step, info.x.clone())),), overlap=o)
+            for o in (True, False)}
+    assert runs[True].trace.steps == runs[False].trace.steps and runs[True].trace.final == runs[False].trace.final
+    assert [s for s, _ in seen[True]] == list(range(1, runs[True].n_steps + 1))
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(seen[True], seen[False]))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        decode(FixedLogits(torch.tensor([0.0, float("nan")])), SamplerConfig(prompts=("0",), gen_length=4, steps=4),
+               overlap=True)
