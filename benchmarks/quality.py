@@ -211,7 +211,7 @@ def main(argv=None) -> None:
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
     ap.add_argument("--dtype", default="auto", help="model weights' dtype (auto: bfloat16 where the CPU runs it fast)")
-    ap.add_argument("--device", default="cpu", help="decode on this device (under torchrun with cuda: cuda:LOCAL_RANK)")
+    ap.add_argument("--device", default="cpu", help="decode on this device (torchrun with cuda: cuda:LOCAL_RANK)")
     ap.add_argument("--prompt-batch", type=int, default=0, help="prompts decoded together (0 = all in one batch); "
                     "under torchrun the batches are shared out over the ranks")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
@@ -240,8 +240,8 @@ def run(args: argparse.Namespace, leader: bool) -> None:
             "device": args.device}
     cells = frontier_cells(args.taus, args.alphas, args.ns[0], args.penalties) if args.frontier else comparison_cells(args.taus, args.ns)
     boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
-    header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, args.device)}), {len(prompts)} held-out prompts × "
-              f"{len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
+    header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, args.device)}), {len(prompts)} held-out "
+              f"prompts × {len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
               f"judge {judge.model_id if judge else ''} conditioned on the prompt")
     start, rows, units = time.time(), [], {}
     for cell in cells:

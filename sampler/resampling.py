@@ -3,7 +3,8 @@
 All functions take weights as `[P, N]` (P prompt groups of N particles) and return
 ancestor indices `[P, N]` within each group, in the order the scheme draws them
 (never re-sorted). Each scheme is a function of the weights and N uniforms per group (`u [P, N]`), so the
-caller decides where the randomness comes from (the sampler: one stream per prompt, `sampler.streams`). Every scheme is unbiased: E[offspring of i] = N·w̄_i.
+caller decides where the randomness comes from (the sampler: one stream per prompt, `sampler.streams`).
+Every scheme is unbiased: E[offspring of i] = N·w̄_i.
 """
 import torch
 

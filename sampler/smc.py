@@ -25,8 +25,8 @@ from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.streams import RandomStreams, StepStreams
 from sampler.trace import Trace, TraceRecorder
-from sampler.unmasking import (MIN_TEMPERATURE, candidate_positions, draw_candidates, ngram_bans, penalise_repeats, present_tokens,
-                               select_commits, transfer_counts)
+from sampler.unmasking import (MIN_TEMPERATURE, candidate_positions, draw_candidates, ngram_bans, penalise_repeats,
+                               present_tokens, select_commits, transfer_counts)
 
 
 @dataclass

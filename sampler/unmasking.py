@@ -30,8 +30,8 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
     `logits [..., V]`, any float dtype (the maths runs in float32, in place in one [..., V] buffer). log_conf
     is the log-probability of the drawn token under softmax(logits) ("untempered", LLaDA) or softmax(logits/τ)
     ("tempered", Dream), both from one `log_softmax`. τ = 0 (and any τ < MIN_TEMPERATURE) is argmax and ignores
-    `u` (which may be None), where both sources are the untempered probability. A row that cannot be drawn from (a NaN
-    or +inf logit, or every logit -inf) gets log_conf NaN: the caller checks these O(rows) values.
+    `u` (which may be None), where both sources are the untempered probability. A row that cannot be drawn from
+    (a NaN or +inf logit, or every logit -inf) gets log_conf NaN: the caller checks these O(rows) values.
     """
     log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
     if temperature < MIN_TEMPERATURE:
@@ -45,7 +45,7 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
     scaled = log_probs if temperature == 1 else log_probs.sub_(shift).div_(temperature)
     cdf = scaled.exp_().cumsum_(dim=-1)  # in place; ends at Σ exp((lp - shift)/τ)
     total = cdf[..., -1:]
-    target = torch.minimum(u[..., None] * total, torch.nextafter(total, torch.zeros_like(total)))  # strictly below the end
+    target = torch.minimum(u[..., None] * total, torch.nextafter(total, torch.zeros_like(total)))  # below the end
     tokens = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
     log_conf = top + (logits.gather(-1, tokens).float() - top_logit)  # log p(token)
     if confidence == "tempered":
