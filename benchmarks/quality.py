@@ -241,7 +241,8 @@ def run(args: argparse.Namespace, leader: bool) -> None:
     cells = frontier_cells(args.taus, args.alphas, args.ns[0], args.penalties) if args.frontier else comparison_cells(args.taus, args.ns)
     boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
     header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, args.device)}), {len(prompts)} held-out "
-              f"prompts × {len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
+              f"prompts × {len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, "
+              f"blocks of {args.block_length}, "
               f"judge {judge.model_id if judge else ''} conditioned on the prompt")
     start, rows, units = time.time(), [], {}
     for cell in cells:
