@@ -21,6 +21,7 @@ import torch
 from sampler import resampling
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
+from sampler.kv_cache import BlockCache
 from sampler.trace import Trace, TraceRecorder
 from sampler.unmasking import (candidate_positions, draw_candidates, ngram_bans, penalise_repeats, present_tokens,
                                select_commits, transfer_counts)
@@ -123,11 +124,11 @@ CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
 def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
-            cfg: SamplerConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward, then the
-    output layer, the repetition controls (if on) and the draw chunk by chunk, in float32."""
+            cfg: SamplerConfig, gen: torch.Generator, cache: BlockCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward (reading `cache`
+    if given), then the output layer, the repetition controls (if on) and the draw chunk by chunk, in float32."""
     R, m = positions.shape
-    features = model.features_at(x, attention_mask, positions).flatten(0, 1)  # [R·m, F]
+    features = model.features_at(x, attention_mask, positions, cache=cache).flatten(0, 1)  # [R·m, F]
     known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
     present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
     rows = max(1, CHUNK_ELEMENTS.get(x.device.type, 1 << 24) // model.vocab_size)
@@ -160,15 +161,16 @@ def _proposal_logits(model: Denoiser, features: torch.Tensor, x: torch.Tensor, k
 
 @torch.inference_mode()
 def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, gen: torch.Generator,
-         attention_mask: torch.Tensor | None) -> tuple[ParticleState, StepInfo]:
+         attention_mask: torch.Tensor | None, cache: BlockCache | None = None) -> tuple[ParticleState, StepInfo]:
     """One forward, one commit, one weight update, and an ESS check that may resample. No host
-    synchronisation of its own: problems are reported in `StepInfo.flags` (`decode` raises on them)."""
+    synchronisation of its own: problems are reported in `StepInfo.flags` (`decode` raises on them).
+    `cache` (`cfg.cache` not none): the block's KV cache, permuted with the particles when they resample."""
     P, N = len(cfg.prompts), cfg.n_particles
     block = plan.block_slice
     eligible = state.x[:, block] == model.mask_id  # [R, Lb]
     order, valid = candidate_positions(eligible, plan.open_positions or eligible.shape[1])
     positions = order + block.start  # [R, m] absolute
-    tokens, log_c = propose(model, state.x, attention_mask, positions, cfg, gen)
+    tokens, log_c = propose(model, state.x, attention_mask, positions, cfg, gen, cache)
     # commits are chosen in the block's layout, so ties break as they always have
     log_c_block = torch.full(eligible.shape, -torch.inf, device=log_c.device).scatter_(
         1, order, log_c.masked_fill(~valid, -torch.inf))
@@ -192,6 +194,8 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
         draw = torch.where(resampled[:, None], drawn, torch.arange(N, device=x.device).expand(P, N))
         rows = (draw + N * torch.arange(P, device=x.device)[:, None]).flatten()
         new_state = ParticleState(x[rows], log_conf[rows], torch.where(resampled.repeat_interleave(N), 0.0, log_w))
+        if cache is not None:
+            cache.reorder(rows, resampled.any())  # applied by the next forward, only if a prompt resampled
     else:
         new_state = ParticleState(x, log_conf, log_w)
     info = StepInfo(plan.step, plan.block, committed, x, log_conf, increment, log_w, ess, resampled, draw,
@@ -278,12 +282,15 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         on_trace(recorder.trace)
 
     start, n_steps, finished_block = time.perf_counter(), 0, None
+    cache, cached_block = None, None
     for plan in schedule(cfg, width):
         if plan.block == finished_block:
             continue  # threshold policy: this block is already done
         n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
         plan.step = n_steps
-        state, info = step(model, state, plan, cfg, gen, attention_mask)
+        if cfg.cache != "none" and plan.block != cached_block:  # a new block: recompute the whole cache
+            cache, cached_block = model.begin_block(state.x, attention_mask, plan.block_slice, cfg.cache), plan.block
+        state, info = step(model, state, plan, cfg, gen, attention_mask, cache)
         host = info.to_host()
         if host["bad_logits"]:
             raise FloatingPointError("the model returned logits no token can be drawn from: NaN or +inf logits, "
