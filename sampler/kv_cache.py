@@ -77,6 +77,7 @@ class BlockCache:
         else:  # two permutations before a forward: r takes what row rows[r] held, which came from _rows[rows[r]]
             self._rows, self._moved = self._rows[rows], self._moved | moved
 
+    @torch.inference_mode()
     def settle(self) -> None:
         """Apply a recorded permutation, in place and only to the rows that changed, outside `fresh` (which the
         next step recomputes anyway). Reads one bool on the host: the step before has already synchronised."""
