@@ -71,6 +71,12 @@ def frontier_cells(taus: list[float], alphas: list[float], n: int, penalties: li
     return out
 
 
+def cache_cells(taus: list[float], n: int, caches: list[str]) -> list[dict]:
+    """SR-SMC at N under each KV-cache setting (`none` first: the exact reference the others pair against)."""
+    return [{"label": f"sr-smc N={n}, cache {c}", "method": "smc", "n_particles": n, "temperature": tau, "cache": c}
+            for tau in taus for c in ["none"] + [c for c in caches if c != "none"]]
+
+
 def decode_cell(model, judge, prompts: list[str], seeds: list[int], cell: dict, base: dict,
                 batch: int = 0) -> dict | None:
     """Decode every prompt (in batches of `batch`, 0 = one batch) for every seed through `sampler.sweep` (the
@@ -137,7 +143,9 @@ def paired(units: dict, ref: dict, boot: np.ndarray) -> dict:
 
 
 def reference_label(cell: dict) -> str:
-    """The greedy cell every cell is paired against: plain greedy at the same τ."""
+    """The cell every cell is paired against: plain greedy at the same τ (`--caches`: the uncached run)."""
+    if "cache" in cell:
+        return f"sr-smc N={cell['n_particles']}, cache none"
     return "greedy, off" if "penalty" in cell else "greedy"
 
 
@@ -207,6 +215,9 @@ def main(argv=None) -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0], help="frontier: reward_weight")
     ap.add_argument("--penalties", nargs="+", choices=list(PENALTIES), default=["off", "both"],
                     help="frontier: repetition settings (off always runs: it is the reference)")
+    ap.add_argument("--caches", nargs="+", choices=["none", "prefix", "dual"],
+                    help="SR-SMC at N = --ns[0] under these KV caches instead, paired against cache none "
+                    "(the table's '× greedy' columns are then '× cache none')")
     ap.add_argument("--gen-length", type=int, default=64)
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
@@ -239,6 +250,8 @@ def run(args: argparse.Namespace, leader: bool) -> None:
     base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length,
             "device": args.device}
     cells = frontier_cells(args.taus, args.alphas, args.ns[0], args.penalties) if args.frontier else comparison_cells(args.taus, args.ns)
+    if args.caches:
+        cells = cache_cells(args.taus, args.ns[0], args.caches)
     boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
     header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, args.device)}), {len(prompts)} held-out "
               f"prompts × {len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, "

@@ -9,6 +9,7 @@ import torch
 
 from sampler.config import resolve_dtype
 from sampler.denoiser import Denoiser
+from sampler.kv_cache import BlockCache
 from sampler.models.austen_net import AustenNet, NetConfig
 
 LLADA_VOCAB, LLADA_MASK_ID = 126_464, 126_336
@@ -33,9 +34,14 @@ class RandomDLLM(Denoiser):
         return self.net.logits(x, attention_mask)
 
     @torch.inference_mode()
-    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
-                    positions: torch.Tensor) -> torch.Tensor:
-        return self.net(x, attention_mask, positions)
+    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                    cache: BlockCache | None = None) -> torch.Tensor:
+        return self.net(x, attention_mask, positions, cache)
+
+    @torch.inference_mode()
+    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
+                    mode: str) -> BlockCache:
+        return BlockCache.fill(mode, block, lambda cache: self.net(x, attention_mask, None, cache))
 
     @torch.inference_mode()
     def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ Method = Literal["smc", "best_of_n"]
 Scheme = Literal["multinomial", "systematic", "stratified", "residual"]
 ResampleWhen = Literal["every_step", "block_end", "every_k"]
 FinalPick = Literal["sum_logp", "mean_logp", "max_weight"]
+CacheMode = Literal["none", "prefix", "dual"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SWITCH = {"auto": None, "on": True, "off": False}  # a `bool | None` setting (None: the model decides) as a switch
 DTYPE_CHOICES = ("auto", *DTYPES)  # auto: bfloat16 where the hardware runs it fast, else float32
@@ -78,6 +79,9 @@ class SamplerConfig:
                                   "n-gram already in the particle; 0 = off")
     chat_template: bool | None = _field(None, "wrap each prompt in the model's chat template; None = the model's "
                                         "default (on for Instruct checkpoints, off where there is none)")
+    cache: CacheMode = _field("none", "KV cache per block: none = exact; prefix reuses the prompt's and finished "
+                              "blocks' keys/values, dual the suffix's too; approximate for bidirectional models "
+                              "(LLaDA, Dream, MDLM, austen-mdlm), exact for BD3-LM")
     seed: int = _field(0, "seed of the run's torch.Generator: same seed and settings, same trace")
     device: str = _field("cpu", "torch device to decode on")
     dtype: str = _field("auto", "model weights' dtype; auto = bfloat16 where the hardware runs it fast")
@@ -132,7 +136,8 @@ class SamplerConfig:
         need(isinstance(self.no_repeat_ngram, int) and (self.no_repeat_ngram == 0 or self.no_repeat_ngram >= 2),
              "no_repeat_ngram", "0 (off) or an integer ≥ 2")
         for name, literal in (("policy", Policy), ("confidence", Confidence), ("method", Method),
-                              ("resampling", Scheme), ("resample_when", ResampleWhen), ("final_pick", FinalPick)):
+                              ("resampling", Scheme), ("resample_when", ResampleWhen), ("final_pick", FinalPick),
+                              ("cache", CacheMode)):
             need(getattr(self, name) in _choices(literal), name, "one of " + ", ".join(_choices(literal)))
         need(self.dtype in DTYPE_CHOICES, "dtype", "one of " + ", ".join(DTYPE_CHOICES))
         try:

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from sampler.kv_cache import BlockCache
+
 
 class Denoiser(ABC):
     """A masked diffusion model as the sampler sees it.
@@ -53,15 +55,25 @@ class Denoiser(ABC):
         out = self.logits(x, attention_mask)
         return out.gather(1, positions.to(out.device)[..., None].expand(-1, -1, out.shape[-1]))
 
-    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
-                    positions: torch.Tensor) -> torch.Tensor:
+    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                    cache: BlockCache | None = None) -> torch.Tensor:
         """`[B, m, F]` at `positions [B, m]`, such that `output_layer(features_at(...)) == logits_at(...)`.
 
         The step applies `output_layer` chunk by chunk, so its peak memory is one chunk of logits. The
         default: features are the logits and `output_layer` is the identity; an adapter with a separate
-        output layer returns its last hidden states here.
+        output layer returns its last hidden states here. `cache` (from `begin_block`, same rows as `x`):
+        recompute only `cache.fresh` and read the other positions' keys/values from it.
         """
+        if cache is not None:
+            raise NotImplementedError(f"{self.name} has no KV cache")
         return self.logits_at(x, attention_mask, positions)
+
+    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
+                    mode: str) -> BlockCache:
+        """A KV cache for the steps that decode `block` of `x [B, L]` (`mode`: prefix or dual, see
+        `sampler.kv_cache`): one full forward that leaves every layer's keys/values `[B, H, L, Dh]`. Steps
+        pass it to `features_at`; resampling permutes it (`BlockCache.reorder`). Models without one refuse."""
+        raise ValueError(f"cache = {mode!r}: {self.name} has no KV cache; use cache = none")
 
     def output_layer(self, features: torch.Tensor) -> torch.Tensor:
         """Logits `[..., V]` (any float dtype) from `features_at`'s output `[..., F]`."""

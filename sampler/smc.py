@@ -23,6 +23,7 @@ import torch
 from sampler import resampling
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
+from sampler.kv_cache import BlockCache
 from sampler.streams import RandomStreams, StepStreams
 from sampler.trace import Trace, TraceRecorder
 from sampler.unmasking import (MIN_TEMPERATURE, candidate_positions, draw_candidates, ngram_bans, penalise_repeats,
@@ -146,12 +147,13 @@ CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
 def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
-            cfg: SamplerConfig, u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward, then the
-    output layer, the repetition controls (if on) and the draw chunk by chunk, in float32, with the
-    inverse-CDF uniforms `u [R, m]` (None at τ = 0)."""
+            cfg: SamplerConfig, u: torch.Tensor | None,
+            cache: BlockCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward (reading `cache`
+    if given), then the output layer, the repetition controls (if on) and the draw chunk by chunk, in float32,
+    with the inverse-CDF uniforms `u [R, m]` (None at τ = 0)."""
     R, m = positions.shape
-    features = model.features_at(x, attention_mask, positions).flatten(0, 1)  # [R·m, F]
+    features = model.features_at(x, attention_mask, positions, cache=cache).flatten(0, 1)  # [R·m, F]
     known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
     present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
     rows = max(1, CHUNK_ELEMENTS.get(x.device.type, 1 << 24) // model.vocab_size)
@@ -185,17 +187,18 @@ def _proposal_logits(model: Denoiser, features: torch.Tensor, x: torch.Tensor, k
 
 @torch.inference_mode()
 def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, rng: StepStreams,
-         attention_mask: torch.Tensor | None) -> tuple[ParticleState, StepInfo]:
+         attention_mask: torch.Tensor | None, cache: BlockCache | None = None) -> tuple[ParticleState, StepInfo]:
     """One forward, one commit, one weight update, and an ESS check that may resample. Every random number
     comes from `rng`, this step's per-prompt streams (`sampler.streams`). No host synchronisation of its
-    own: problems are reported in `StepInfo.flags` (`decode` raises on them)."""
+    own: problems are reported in `StepInfo.flags` (`decode` raises on them). `cache` (`cfg.cache` not
+    none): the block's KV cache, permuted with the particles when they resample."""
     P, N = len(cfg.prompts), cfg.n_particles
     block = plan.block_slice
     eligible = state.x[:, block] == model.mask_id  # [R, Lb]
     order, valid = candidate_positions(eligible, plan.open_positions or eligible.shape[1])
     positions = order + block.start  # [R, m] absolute
     u = rng.uniform("candidates", (N, positions.shape[1])) if cfg.temperature >= MIN_TEMPERATURE else None
-    tokens, log_c = propose(model, state.x, attention_mask, positions, cfg, u)
+    tokens, log_c = propose(model, state.x, attention_mask, positions, cfg, u, cache)
     # commits are chosen in the block's layout, so ties break as they always have
     log_c_block = torch.full(eligible.shape, -torch.inf, device=log_c.device).scatter_(
         1, order, log_c.masked_fill(~valid, -torch.inf))
@@ -221,6 +224,8 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
         draw = torch.where(resampled[:, None], drawn, torch.arange(N, device=x.device).expand(P, N))
         rows = (draw + N * torch.arange(P, device=x.device)[:, None]).flatten()
         new_state = ParticleState(x[rows], log_conf[rows], torch.where(resampled.repeat_interleave(N), 0.0, log_w))
+        if cache is not None:
+            cache.reorder(rows, resampled.any())  # applied by the next forward, only if a prompt resampled
     else:
         new_state = ParticleState(x, log_conf, log_w)
     info = StepInfo(plan.step, plan.block, committed, x, log_conf, increment, log_w, ess, resampled, draw,
@@ -324,12 +329,15 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         overlap = device.type == "cuda"
     overlap = overlap and cfg.policy != "threshold"
     start, n_steps, finished_block, waiting = time.perf_counter(), 0, None, None
+    cache, cached_block = None, None
     for plan in schedule(cfg, width):
         if plan.block == finished_block:
             continue  # threshold policy: this block is already done
         n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
         plan.step = n_steps
-        state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask)
+        if cfg.cache != "none" and plan.block != cached_block:  # a new block: recompute the whole cache
+            cache, cached_block = model.begin_block(state.x, attention_mask, plan.block_slice, cfg.cache), plan.block
+        state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask, cache)
         info.start_copy()
         if overlap:
             info, waiting = waiting, info

@@ -8,6 +8,7 @@ from tokenizers import Tokenizer
 
 from sampler.config import resolve_dtype
 from sampler.denoiser import Denoiser
+from sampler.kv_cache import BlockCache
 from sampler.models import word_tokenizer
 from sampler.models.austen_net import AustenNet, NetConfig
 
@@ -55,10 +56,15 @@ class AustenDenoiser(Denoiser):
         return self.output_layer(self.features_at(x, attention_mask, positions))
 
     @torch.inference_mode()
-    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
-                    positions: torch.Tensor) -> torch.Tensor:
+    def features_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                    cache: BlockCache | None = None) -> torch.Tensor:
         """Last hidden states `[B, m, d]` at `positions [B, m]`; the last layer runs only there."""
-        return self.net(x.to(self.device), attention_mask, positions.to(self.device))
+        return self.net(x.to(self.device), attention_mask, positions.to(self.device), cache)
+
+    @torch.inference_mode()
+    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
+                    mode: str) -> BlockCache:
+        return BlockCache.fill(mode, block, lambda cache: self.net(x.to(self.device), attention_mask, None, cache))
 
     @torch.inference_mode()
     def output_layer(self, features: torch.Tensor) -> torch.Tensor:

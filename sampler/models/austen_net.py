@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sampler.kv_cache import BlockCache
+
 
 @dataclass
 class NetConfig:
@@ -53,9 +55,11 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
 
     def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, attn_mask: torch.Tensor | None,
-                positions: torch.Tensor | None = None) -> torch.Tensor:
+                positions: torch.Tensor | None = None, cache: BlockCache | None = None,
+                index: int = 0) -> torch.Tensor:
         """`h [B, L, D]` -> `[B, L, D]`, or `[B, m, D]` at `positions [B, m]` only (queries, projection and
-        MLP there; keys and values from every position)."""
+        MLP there; keys and values from every position). With `cache`, `h` holds `cache.queries` only and the
+        other positions' keys/values (layer `index`) come from the cache."""
         B, L, D = h.shape
         H = self.n_heads
         normed = self.norm1(h)
@@ -71,8 +75,10 @@ class Block(nn.Module):
             pick = positions[..., None].expand(-1, -1, D)
             q = rotate(F.linear(normed.gather(1, pick), w_q).view(B, -1, H, D // H), cos[positions], sin[positions])
             h_out = h.gather(1, pick)
-        attn = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                              attn_mask=attn_mask)  # bidirectional: no causal mask
+        k, v = k.transpose(1, 2), v.transpose(1, 2)
+        if cache is not None:
+            k, v = cache.update(k, v, index)
+        attn = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=attn_mask)  # bidirectional
         h_out = h_out + self.proj(attn.transpose(1, 2).flatten(2))
         return h_out + self.ff(self.norm2(h_out))
 
@@ -90,13 +96,18 @@ class AustenNet(nn.Module):
         nn.init.normal_(self.embed.weight, std=0.02)
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                positions: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden states `[B, L, d]`, or `[B, m, d]` at `positions [B, m]` (the last layer runs only there)."""
-        h = self.embed(x)
+                positions: torch.Tensor | None = None, cache: BlockCache | None = None) -> torch.Tensor:
+        """Hidden states `[B, L, d]`, or `[B, m, d]` at `positions [B, m]` (the last layer runs only there).
+        With `cache` (`sampler.kv_cache`): of `cache.queries` only, or at `positions` (absolute) among them."""
+        queries = slice(0, None) if cache is None else cache.queries
+        h = self.embed(x[:, queries])
         cos, sin = rope_tables(x.shape[1], self.cfg.d_model // self.cfg.n_heads, x.device, h.dtype)
+        cos, sin = cos[queries], sin[queries]
+        if positions is not None:
+            positions = positions - queries.start
         attn_mask = None if attention_mask is None else attention_mask[:, None, None, :]  # keys to attend to
         for i, block in enumerate(self.blocks):
-            h = block(h, cos, sin, attn_mask, positions if i == len(self.blocks) - 1 else None)
+            h = block(h, cos, sin, attn_mask, positions if i == len(self.blocks) - 1 else None, cache, i)
         return self.norm(h)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:

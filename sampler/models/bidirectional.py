@@ -9,6 +9,8 @@ checkpoint (`checkpoint.load_weights`).
 import torch
 from torch import nn
 
+from sampler.kv_cache import BlockCache
+
 
 class BidirectionalDecoder(nn.Module):
     """Embedding, decoder layers, final norm and output layer.
@@ -31,18 +33,22 @@ class BidirectionalDecoder(nn.Module):
             layer.self_attn.is_causal = False
 
     def hidden(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
-               position_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Final hidden states; every position attends to every real key (`key_mask`, True = real) and itself."""
-        h = self.embed_tokens(x)
+               position_ids: torch.Tensor | None = None, cache: BlockCache | None = None) -> torch.Tensor:
+        """Final hidden states; every position attends to every real key (`key_mask`, True = real) and itself.
+        With `cache` (`sampler.kv_cache`, handed to each layer as transformers' `cache=`): of `cache.queries`
+        only, the other positions' keys/values read from the cache."""
+        queries = slice(0, None) if cache is None else cache.queries
+        h = self.embed_tokens(x[:, queries])
         if position_ids is None:
             position_ids = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
+        position_ids = position_ids[:, queries]
         attn_mask = None
         if key_mask is not None:
-            itself = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
-            attn_mask = key_mask[:, None, None, :] | itself  # [B, 1, L, L]; a padded query sees only itself
+            itself = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)[queries]
+            attn_mask = key_mask[:, None, None, :] | itself  # [B, 1, Lq, L]; a padded query sees only itself
         rotary = self.rotary_emb(h, position_ids)
         for layer in self.layers:
-            h = layer(h, attention_mask=attn_mask, position_embeddings=rotary, position_ids=position_ids)
+            h = layer(h, attention_mask=attn_mask, position_embeddings=rotary, position_ids=position_ids, cache=cache)
         return self.norm(h)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:

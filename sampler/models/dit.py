@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sampler.kv_cache import BlockCache
+
 FREQUENCY_DIM = 256  # sinusoidal timestep features fed to sigma_map
 
 
@@ -76,12 +78,16 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Linear(cond_dim, 6 * dim)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, c: torch.Tensor,
-                attn_mask: torch.Tensor | None) -> torch.Tensor:
+                attn_mask: torch.Tensor | None, cache: BlockCache | None = None, index: int = 0) -> torch.Tensor:
+        """`x [B, L, D]` -> `[B, L, D]`; with `cache`, `x` holds `cache.queries` and the other positions'
+        keys/values (layer `index`) come from the cache."""
         B, L, D = x.shape
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.adaLN_modulation(c)[:, None].chunk(6, dim=2)
         qkv = self.attn_qkv(modulate(self.norm1(x), shift_a, scale_a))
         q, k, v = qkv.view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)  # each [B, H, L, Dh]
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(k, v, index)
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         x = x + gate_a * self.attn_out(attn.transpose(1, 2).reshape(B, L, D))
         return x + gate_m * self.mlp(modulate(self.norm2(x), shift_m, scale_m))
@@ -119,19 +125,22 @@ class DiT(nn.Module):
         """adaLN conditioning `[1, C]` at t = 0."""
         return F.silu(self.sigma_map(torch.zeros(1, device=device)))
 
-    def hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.vocab_embed(x)
+    def hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               cache: BlockCache | None = None) -> torch.Tensor:
+        """`[B, L, D]`; with `cache` (`sampler.kv_cache`) of `cache.queries` only."""
+        queries = slice(0, None) if cache is None else cache.queries
+        h = self.vocab_embed(x[:, queries])
         L = x.shape[1]
         angles = torch.arange(L, device=x.device, dtype=torch.float32)[:, None] * self.inv_freq[None]
-        angles = torch.cat((angles, angles), dim=-1)
+        angles = torch.cat((angles, angles), dim=-1)[queries]
         cos, sin = angles.cos().to(h.dtype), angles.sin().to(h.dtype)
         attn_mask = None
         if self.block_size is not None:
             block = torch.arange(L, device=x.device) // self.block_size
-            attn_mask = block[:, None] >= block[None, :]  # [L, L]: keys in this block or an earlier one
+            attn_mask = block[queries, None] >= block[None, :]  # [Lq, L]: keys in this block or an earlier one
         c = self.condition(x.device)
-        for blk in self.blocks:
-            h = blk(h, cos, sin, c, attn_mask)
+        for i, blk in enumerate(self.blocks):
+            h = blk(h, cos, sin, c, attn_mask, cache, i)
         return h
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from sampler.denoiser import Denoiser
+from sampler.kv_cache import BlockCache
 from sampler.models.checkpoint import load_weights
 from sampler.models.hf_registry import ModelLoadError, check_reachable
 
@@ -39,7 +40,8 @@ class HubDenoiser(Denoiser):
     """A checkpoint's network `net` (with `hidden`, `head` and `vocab_size`) and its tokenizer.
 
     A family sets `family`, `build_net(cfg, source)`, `hub_key(name)` (our parameter name -> checkpoint
-    key) and `max_length_key`, and may override `_hidden` (masks, positions, truncation), `_finish`
+    key) and `max_length_key`, and may override `_hidden` (masks, positions, truncation; passing `cache` on to
+    the network, whose `hidden(..., cache=)` then computes `cache.queries` only), `_finish`
     (e.g. MDLM's SUBS) and `_resolve_mask_id`; `logit_shift = 1` reads the prediction for position i
     from output i - 1.
     """
@@ -97,22 +99,33 @@ class HubDenoiser(Denoiser):
     def has_chat_template(self) -> bool:
         return bool(self.tokenizer.chat_template)
 
-    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int) -> torch.Tensor:
-        """Hidden states `[B, L', D]` of at least the first `needed` positions."""
-        return self.net.hidden(x, attention_mask)
+    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int,
+                cache: BlockCache | None = None) -> torch.Tensor:
+        """Hidden states `[B, L', D]` of at least the first `needed` positions; with `cache`, of `cache.queries`."""
+        return self.net.hidden(x, attention_mask, cache=cache)
 
     def _finish(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Last touches on `logits [B, m, V]` given the current `tokens [B, m]` at those positions."""
         return logits
 
     @torch.no_grad()
-    def _features(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+    def _features(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                  cache: BlockCache | None = None) -> torch.Tensor:
         """Final hidden states `[B, m, D]` feeding the predictions at `positions [B, m]` (absolute indices)."""
         x, positions = x.to(self.device), positions.to(self.device)
-        mask = None if attention_mask is None else attention_mask.to(self.device, torch.bool)
-        hidden = self._hidden(x, mask, int(positions.max()) + 1)
-        source = (positions - self.logit_shift).clamp(min=0)
+        hidden = self._hidden(x, self._mask(attention_mask), int(positions.max()) + 1, cache)
+        first = 0 if cache is None else cache.queries.start  # hidden holds positions first, first + 1, ...
+        source = (positions - self.logit_shift - first).clamp(min=0)
         return hidden.gather(1, source[..., None].expand(-1, -1, hidden.shape[-1]))
+
+    def _mask(self, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        return None if attention_mask is None else attention_mask.to(self.device, torch.bool)
+
+    @torch.no_grad()
+    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
+                    mode: str) -> BlockCache:
+        x, mask = x.to(self.device), self._mask(attention_mask)
+        return BlockCache.fill(mode, block, lambda cache: self._hidden(x, mask, block.stop, cache), self.logit_shift)
 
     @torch.no_grad()
     def _head(self, features: torch.Tensor) -> torch.Tensor:
@@ -120,10 +133,10 @@ class HubDenoiser(Denoiser):
 
     features_at, output_layer = _features, _head  # the step runs the output layer in chunks of rows
 
-    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None,
-                  positions: torch.Tensor) -> torch.Tensor:
+    def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
+                  cache: BlockCache | None = None) -> torch.Tensor:
         """Logits `[B, m, V]` at `positions [B, m]`; the output layer runs only there."""
-        logits = self._head(self._features(x, attention_mask, positions))
+        logits = self._head(self._features(x, attention_mask, positions, cache))
         return self._finish(logits, x.to(self.device).gather(1, positions.to(self.device)))
 
     def logits(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
