@@ -13,6 +13,7 @@ ResampleWhen = Literal["every_step", "block_end", "every_k"]
 FinalPick = Literal["sum_logp", "mean_logp", "max_weight"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SWITCH = {"auto": None, "on": True, "off": False}  # a `bool | None` setting (None: the model decides) as a switch
+MAX_ALTERNATIVES = 32  # top_k_alternatives: the trace grows by about 13 bytes per alternative and commit
 DTYPE_CHOICES = ("auto", *DTYPES)  # auto: bfloat16 where the hardware runs it fast, else float32
 
 
@@ -78,6 +79,8 @@ class SamplerConfig:
                                   "n-gram already in the particle; 0 = off")
     chat_template: bool | None = _field(None, "wrap each prompt in the model's chat template; None = the model's "
                                         "default (on for Instruct checkpoints, off where there is none)")
+    top_k_alternatives: int = _field(5, "alternatives recorded per committed position: the k most likely candidate "
+                                     "tokens with their probabilities, and the committed token's rank; 0 = off")
     seed: int = _field(0, "seed of the run's torch.Generator: same seed and settings, same trace")
     device: str = _field("cpu", "torch device to decode on")
     dtype: str = _field("auto", "model weights' dtype; auto = bfloat16 where the hardware runs it fast")
@@ -125,6 +128,8 @@ class SamplerConfig:
         need(0 <= self.ess_threshold <= 1, "ess_threshold", "in [0, 1]")
         need(isinstance(self.resample_every, int) and self.resample_every >= 1, "resample_every", "an integer ≥ 1")
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer ≥ 0")
+        need(isinstance(self.top_k_alternatives, int) and 0 <= self.top_k_alternatives <= MAX_ALTERNATIVES,
+             "top_k_alternatives", f"an integer in [0, {MAX_ALTERNATIVES}] (0 = off)")
         need(self.chat_template is None or isinstance(self.chat_template, bool), "chat_template",
              "true, false or null (the model's default)")
         need(0 <= self.reward_weight <= 1, "reward_weight", "in [0, 1] (1 = the paper, 0 = best-of-N)")
