@@ -5,6 +5,7 @@
     python -m benchmarks.quality --frontier --prompts 30 --taus 1.0 --alphas 1 0 0.5 0.25 \
         --penalties off no-repeat-4 --out docs/quality-frontier-tau1.0.json     # and --taus 0.3 likewise
     python -m benchmarks.quality --report docs/quality-frontier-tau*.json   # table + answers, no decoding
+    torchrun --standalone --nproc-per-node 2 -m benchmarks.quality --prompt-batch 8 ...   # batches over 2 ranks
 
 Gen PPL is conditioned on the prompt: the judge (`benchmarks.judge`) reads prompt + generated
 text and scores only the generated tokens. Beside it, per text: repeated word 3- and 4-gram
@@ -32,6 +33,7 @@ from sampler.config import SamplerConfig, resolve_dtype
 from sampler.metrics import sample_metrics, words
 from sampler.models import load_model
 from sampler.smc import decode
+from sampler.sweep import ranks, sweep
 
 PROMPTS = Path(__file__).resolve().parents[1] / "assets" / "heldout_prompts.jsonl"
 METRICS = ("repeated_3gram_rate", "repeated_4gram_rate", "unigram_entropy", "distinct_2", "distinct_3")
@@ -69,16 +71,29 @@ def frontier_cells(taus: list[float], alphas: list[float], n: int, penalties: li
     return out
 
 
-def decode_cell(model, judge, prompts: list[str], seeds: list[int], cell: dict, base: dict) -> dict:
-    """Decode every prompt (one batch) for every seed; per unit: the chosen text's judge NLL and metrics."""
+def decode_cell(model, judge, prompts: list[str], seeds: list[int], cell: dict, base: dict,
+                batch: int = 0) -> dict | None:
+    """Decode every prompt (in batches of `batch`, 0 = one batch) for every seed through `sampler.sweep` (the
+    CLI's path: under torchrun the batches are shared out over the ranks); on rank 0 (`judge` given), per unit:
+    the chosen text's judge NLL and metrics. Other ranks decode their share and return None."""
     settings = {k: v for k, v in cell.items() if k not in ("label", "penalty")}
-    texts, contexts, forwards, wall, resampled = [], [], 0, 0.0, []
-    for seed in seeds:
-        r = decode(model, SamplerConfig(prompts=tuple(prompts), seed=seed, **{**base, **settings}), record=False,
+    batch = batch or len(prompts)
+    configs = [SamplerConfig(prompts=tuple(prompts[i:i + batch]), seed=seed, **{**base, **settings})
+               for seed in seeds for i in range(0, len(prompts), batch)]
+
+    def work(c: SamplerConfig) -> tuple[list[str], int, float, list[float]]:
+        resampled = []
+        r = decode(model, c, record=False,
                    observers=(lambda info: resampled.append(info.resampled.float().mean().item()),))
-        texts += r.best_texts
-        contexts += prompts
-        forwards, wall = forwards + r.forwards, wall + r.wall_time_s
+        return r.best_texts, r.forwards, r.wall_time_s, resampled
+
+    texts, contexts, forwards, wall, resampled = [], [], 0, 0.0, []
+    for i, (best, f, w, rates) in sweep(configs, work):
+        texts += best
+        contexts += configs[i].prompts
+        forwards, wall, resampled = forwards + f, wall + w, resampled + rates
+    if judge is None:
+        return None
     scored = judge.score(texts, contexts)
     per_text = [sample_metrics([words(t)]) for t in texts]
     units = {"nll": np.array(scored.nll), "count": np.array(scored.counts, dtype=float)}
@@ -196,6 +211,9 @@ def main(argv=None) -> None:
     ap.add_argument("--block-length", type=int, default=32)
     ap.add_argument("--model", default="austen-mdlm", help="'austen-mdlm', a hub id or a local folder")
     ap.add_argument("--dtype", default="auto", help="model weights' dtype (auto: bfloat16 where the CPU runs it fast)")
+    ap.add_argument("--device", default="cpu", help="decode on this device (under torchrun with cuda: cuda:LOCAL_RANK)")
+    ap.add_argument("--prompt-batch", type=int, default=0, help="prompts decoded together (0 = all in one batch); "
+                    "under torchrun the batches are shared out over the ranks")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON")
     ap.add_argument("--report", type=Path, nargs="+", help="only print the table (and frontier answers) of saved "
                     "JSON files (rows joined)")
@@ -209,18 +227,27 @@ def main(argv=None) -> None:
         return
     if args.quick:
         args.prompts, args.seeds, args.taus, args.ns = 6, 1, [1.0], [4]
+    with ranks(args.device) as me:
+        run(args, me.leader)
+
+
+def run(args: argparse.Namespace, leader: bool) -> None:
+    """Decode and (rank 0) judge, print and save every cell; other ranks of a torchrun sweep only decode."""
     prompts, seeds = load_prompts(args.prompts), list(range(args.seeds))
-    model = load_model(args.model, dtype=args.dtype)
-    judge = GenPPLJudge()
-    base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length}
+    model = load_model(args.model, args.device, args.dtype)
+    judge = GenPPLJudge() if leader else None
+    base = {"gen_length": args.gen_length, "steps": args.gen_length, "block_length": args.block_length,
+            "device": args.device}
     cells = frontier_cells(args.taus, args.alphas, args.ns[0], args.penalties) if args.frontier else comparison_cells(args.taus, args.ns)
     boot = np.random.default_rng(0).integers(0, len(prompts) * len(seeds), (N_BOOT, len(prompts) * len(seeds)))
-    header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, 'cpu')}), {len(prompts)} held-out prompts × "
+    header = (f"# Quality: {model.name} ({resolve_dtype(args.dtype, args.device)}), {len(prompts)} held-out prompts × "
               f"{len(seeds)} seed(s), {args.gen_length} tokens, {args.gen_length} steps, blocks of {args.block_length}, "
-              f"judge {judge.model_id} conditioned on the prompt")
+              f"judge {judge.model_id if judge else ''} conditioned on the prompt")
     start, rows, units = time.time(), [], {}
     for cell in cells:
-        result = decode_cell(model, judge, prompts, seeds, cell, base)
+        result = decode_cell(model, judge, prompts, seeds, cell, base, args.prompt_batch)
+        if result is None:  # not rank 0: only decodes its share
+            continue
         units[(cell["label"], cell["temperature"])] = result.pop("units")
         ref = units[(reference_label(cell), cell["temperature"])]  # greedy runs first at each τ
         row = {"cell": cell["label"], "tau": cell["temperature"], "N": cell["n_particles"],
@@ -234,6 +261,8 @@ def main(argv=None) -> None:
         print(f"  {cell['label']} τ={cell['temperature']}: Gen PPL {row['gen_ppl']:.1f}, "
               f"rep-4 {row['repeated_4gram_rate']:.3f}, entropy {row['unigram_entropy']:.2f} "
               f"({time.time() - start:.0f} s)", flush=True)
+    if not leader:
+        return
     header += f"; {time.time() - start:.0f} s"
     print(f"\n{header}\n\n{markdown(rows)}")
     if args.frontier:

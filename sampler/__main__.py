@@ -3,6 +3,11 @@
     python -m sampler --prompt "It is a truth universally acknowledged" --method smc --n-particles 4
     python -m sampler --prompts-file assets/heldout_prompts.jsonl --max-prompts 30 --method greedy \\
         --temperature 1.0 --jsonl runs/greedy.jsonl --no-trace
+    torchrun --standalone --nproc-per-node 2 -m sampler --prompts-file F --jsonl out.jsonl ...
+
+Under torchrun the batches of --prompt-batch prompts are shared out over the ranks (gloo on CPU; NCCL with
+--device cuda, each rank on cuda:LOCAL_RANK) and rank 0 writes the same JSONL and traces, in prompt order,
+as one process would (`sampler.sweep`).
 
 Methods: `greedy` commits positions greedily by confidence with one particle (at τ > 0 the
 tokens are still sampled; only the order of positions is greedy), `best_of_n` runs N
@@ -11,6 +16,7 @@ printed text and JSONL record names its method. User mistakes end with a one-lin
 `error: ...` and exit code 2.
 """
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -23,6 +29,7 @@ from sampler.config import SWITCH, SamplerConfig
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hub import ModelLoadError
 from sampler.smc import SampleResult, decode
+from sampler.sweep import Ranks, ranks, sweep
 
 METHODS = ("greedy", "smc", "best_of_n")
 LABELS = {"greedy": "greedy", "smc": "sr-smc", "best_of_n": "best-of-n"}
@@ -185,35 +192,51 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("--max-prompts must be ≥ 0 and --prompt-batch ≥ 1")
     prompts = prompts[:args.max_prompts or None]
     cfg = build_config(args, prompts)
-    check_output_paths(args)
-    try:
-        model = load_model(args.model, cfg.device, cfg.dtype)
-    except (ModelLoadError, OSError, ValueError, ImportError) as e:
-        raise UsageError(f"--model {args.model}: {e}") from e
-    try:
-        lengths = [len(model.encode(p, chat=cfg.chat_template)) for p in prompts]
-        cfg.check_model(model.max_length, lengths, model.required_block_length)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
+    with contextlib.ExitStack() as stack:
+        try:
+            me = stack.enter_context(ranks(cfg.device))  # one process, or this rank of a torchrun sweep
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if me.leader:
+            check_output_paths(args)
+        try:
+            model = load_model(args.model, cfg.device, cfg.dtype)
+        except (ModelLoadError, OSError, ValueError, ImportError) as e:
+            raise UsageError(f"--model {args.model}: {e}") from e
+        try:
+            lengths = [len(model.encode(p, chat=cfg.chat_template)) for p in prompts]
+            cfg.check_model(model.max_length, lengths, model.required_block_length)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        decode_all(args, cfg, model, prompts, me)
 
+
+def decode_all(args: argparse.Namespace, cfg: SamplerConfig, model, prompts: list[str], me: Ranks) -> None:
+    """Decode the prompts in batches of --prompt-batch, sharded over the ranks (`sampler.sweep`); rank 0
+    prints, saves the traces and appends the JSONL batch by batch in prompt order, as one process would."""
     label = LABELS[args.method]
-    batches = [prompts[i:i + args.prompt_batch] for i in range(0, len(prompts), args.prompt_batch)]
-    show = sys.stderr.isatty() if args.progress is None else args.progress
-    bar = tqdm(total=cfg.steps * len(batches), desc=label, unit="step", file=sys.stderr, disable=not show)
-    for b, batch in enumerate(batches):
-        first = b * args.prompt_batch
-        result = decode(model, cfg.replace(prompts=tuple(batch)), observers=(lambda info: bar.update(),),
-                        record=not args.no_trace)
+    size = args.prompt_batch
+    configs = [cfg.replace(prompts=tuple(prompts[i:i + size])) for i in range(0, len(prompts), size)]
+    show = me.leader and (sys.stderr.isatty() if args.progress is None else args.progress)
+    bar = tqdm(total=cfg.steps * len(configs), desc=label, unit="step", file=sys.stderr, disable=not show)
+
+    def work(c: SamplerConfig) -> SampleResult:
+        result = decode(model, c, observers=(lambda info: bar.update(),), record=not args.no_trace)
+        return dataclasses.replace(result, sequences=result.sequences.cpu(), scores=result.scores.cpu())
+
+    for b, result in sweep(configs, work):
         bar.update((b + 1) * cfg.steps - bar.n)  # the threshold policy may finish in fewer steps
+        first = b * size
         report(label, result, first)
         if result.trace is not None:
-            name = label if len(batches) == 1 else f"{label}-prompts-{first}-{first + len(batch) - 1}"
+            last = first + len(result.config.prompts) - 1
+            name = label if len(configs) == 1 else f"{label}-prompts-{first}-{last}"
             print(f"[{label}] trace: {result.trace.save(args.out / f'{name}.json')}")
         if args.jsonl:
             with args.jsonl.open("a", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records(label, result, model.name, first))
     bar.close()
-    if args.jsonl:
+    if args.jsonl and me.leader:
         print(f"[{label}] JSONL: {args.jsonl} ({len(prompts)} records)")
 
 

@@ -2,7 +2,8 @@
 
 All functions take weights as `[P, N]` (P prompt groups of N particles) and return
 ancestor indices `[P, N]` within each group, in the order the scheme draws them
-(never re-sorted). Every scheme is unbiased: E[offspring of i] = N·w̄_i.
+(never re-sorted). Each scheme is a function of the weights and N uniforms per group (`u [P, N]`), so the
+caller decides where the randomness comes from (the sampler: one stream per prompt, `sampler.streams`). Every scheme is unbiased: E[offspring of i] = N·w̄_i.
 """
 import torch
 
@@ -31,11 +32,6 @@ def ess(log_w: torch.Tensor, check: bool = True) -> torch.Tensor:
     return torch.exp(-torch.logsumexp(2 * log_w_bar, dim=-1))
 
 
-def _uniform(shape: tuple[int, int], gen: torch.Generator, device) -> torch.Tensor:
-    """U(0, 1) draws `shape`, float64 (the resampling positions are computed in float64)."""
-    return torch.rand(shape, generator=gen, device=device, dtype=torch.float64)
-
-
 def _invert_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Indices i with cdf[i-1] ≤ u·total < cdf[i] for positions u `[P, M]` in [0, 1], never a zero-weight i.
 
@@ -51,33 +47,31 @@ def _invert_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.minimum(idx, last_positive)
 
 
-def multinomial(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """N i.i.d. draws from w̄ (the reference code's scheme)."""
-    return torch.multinomial(weights, weights.shape[-1], replacement=True, generator=gen)
-
-
-def systematic(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One uniform per group, N evenly spaced points: u_i = (U + i) / N (float64)."""
-    P, N = weights.shape
-    u = (_uniform((P, 1), gen, weights.device) + torch.arange(N, device=weights.device)) / N
+def multinomial(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """N i.i.d. draws from w̄ (the reference code's scheme), one uniform each: u_i = U_i."""
     return _invert_cdf(weights, u)
 
 
-def stratified(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def systematic(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One uniform per group (the first), N evenly spaced points: u_i = (U + i) / N (float64)."""
+    N = weights.shape[-1]
+    return _invert_cdf(weights, (u[:, :1] + torch.arange(N, device=weights.device)) / N)
+
+
+def stratified(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One uniform per stratum: u_i = (U_i + i) / N (float64)."""
-    P, N = weights.shape
-    u = (_uniform((P, N), gen, weights.device) + torch.arange(N, device=weights.device)) / N
-    return _invert_cdf(weights, u)
+    N = weights.shape[-1]
+    return _invert_cdf(weights, (u + torch.arange(N, device=weights.device)) / N)
 
 
-def residual(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """floor(N·w̄_i) copies of each i, then multinomial draws from the residuals for the rest."""
+def residual(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """floor(N·w̄_i) copies of each i, then i.i.d. draws from the residuals (inverse CDF) for the rest."""
     P, N = weights.shape
     copies = torch.floor(N * weights).long()  # [P, N]
     n_rest = N - copies.sum(-1)  # [P]
     rest = N * weights - copies
     rest = torch.where(n_rest[:, None] > 0, rest, torch.ones_like(rest))  # any valid pmf if nothing is left
-    draws = torch.multinomial(rest, N, replacement=True, generator=gen)  # use the first n_rest of each row
+    draws = _invert_cdf(rest, u)  # use the first n_rest of each row
     used = torch.arange(N, device=weights.device)[None, :] < n_rest[:, None]
     counts = copies.scatter_add(1, draws, used.long())
     flat = torch.repeat_interleave(torch.arange(P * N, device=weights.device), counts.flatten())
@@ -87,6 +81,7 @@ def residual(weights: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 SCHEMES = {"multinomial": multinomial, "systematic": systematic, "stratified": stratified, "residual": residual}
 
 
-def resample(weights: torch.Tensor, scheme: str, gen: torch.Generator) -> torch.Tensor:
-    """Ancestor indices `[P, N]` drawn from normalised weights `[P, N]`."""
-    return SCHEMES[scheme](weights, gen)
+def resample(weights: torch.Tensor, scheme: str, u: torch.Tensor) -> torch.Tensor:
+    """Ancestor indices `[P, N]` drawn from normalised weights `[P, N]` with the uniforms `u [P, N]` (float64,
+    in [0, 1); the randomness of every scheme, see `sampler.streams`)."""
+    return SCHEMES[scheme](weights, u.double())

@@ -7,7 +7,8 @@ one batched forward for all P·N rows. SMC math follows `docs/sr-smc-method.md`:
     ESS = 1 / Σ w̄²,  w̄ = softmax(log_w) per prompt
     if ESS < κ·N:  a ~ w̄;  x, logp ← x[a], logp[a];  log_w ← 0
 
-`step()` is pure given its generator and never waits for the device; `decode()` loops over
+`step()` is pure given its random streams (`sampler.streams`: one per prompt and step, so a prompt draws the
+same numbers in any batch) and never waits for the device; `decode()` loops over
 the schedule, copies each step's `StepInfo` to the host once and hands it to observers
 (e.g. the trace recorder), which only read it.
 """
@@ -21,9 +22,10 @@ import torch
 from sampler import resampling
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
+from sampler.streams import RandomStreams, StepStreams
 from sampler.trace import Trace, TraceRecorder
-from sampler.unmasking import (candidate_positions, draw_candidates, ngram_bans, penalise_repeats, present_tokens,
-                               select_commits, top_alternatives, transfer_counts)
+from sampler.unmasking import (MIN_TEMPERATURE, candidate_positions, draw_candidates, ngram_bans, penalise_repeats,
+                               present_tokens, select_commits, top_alternatives, transfer_counts)
 
 PROB_DIGITS = 4  # significant digits of the alternatives' probabilities in the trace
 
@@ -161,21 +163,23 @@ CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
 def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
-            cfg: SamplerConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, Alternatives | None]:
+            cfg: SamplerConfig, u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, Alternatives | None]:
     """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward, then the
-    output layer, the repetition controls (if on) and the draw chunk by chunk, in float32; and, when
-    `cfg.top_k_alternatives` > 0, the proposal's top-k alternatives at every candidate (else None)."""
+    output layer, the repetition controls (if on) and the draw chunk by chunk, in float32, with the
+    inverse-CDF uniforms `u [R, m]` (None at τ = 0); and, when `cfg.top_k_alternatives` > 0, the proposal's
+    top-k alternatives at every candidate (else None)."""
     R, m = positions.shape
     features = model.features_at(x, attention_mask, positions).flatten(0, 1)  # [R·m, F]
     known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
     present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
     rows = max(1, CHUNK_ELEMENTS.get(x.device.type, 1 << 24) // model.vocab_size)
+    u = u.flatten() if u is not None else None
     k = cfg.top_k_alternatives
     tokens, log_conf, alternatives = [], [], []
     for start in range(0, R * m, rows):
         chunk = slice(start, min(start + rows, R * m))
         logits = _proposal_logits(model, features[chunk], x, known, present, positions, chunk, cfg)
-        t, c = draw_candidates(logits, cfg.temperature, cfg.confidence, gen)
+        t, c = draw_candidates(logits, cfg.temperature, cfg.confidence, u[chunk] if u is not None else None)
         tokens.append(t)
         log_conf.append(c)
         if k:  # an observer's data: reads the logits, draws nothing
@@ -205,20 +209,23 @@ def _proposal_logits(model: Denoiser, features: torch.Tensor, x: torch.Tensor, k
 
 
 @torch.inference_mode()
-def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, gen: torch.Generator,
+def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, rng: StepStreams,
          attention_mask: torch.Tensor | None) -> tuple[ParticleState, StepInfo]:
-    """One forward, one commit, one weight update, and an ESS check that may resample. No host
-    synchronisation of its own: problems are reported in `StepInfo.flags` (`decode` raises on them)."""
+    """One forward, one commit, one weight update, and an ESS check that may resample. Every random number
+    comes from `rng`, this step's per-prompt streams (`sampler.streams`). No host synchronisation of its
+    own: problems are reported in `StepInfo.flags` (`decode` raises on them)."""
     P, N = len(cfg.prompts), cfg.n_particles
     block = plan.block_slice
     eligible = state.x[:, block] == model.mask_id  # [R, Lb]
     order, valid = candidate_positions(eligible, plan.open_positions or eligible.shape[1])
     positions = order + block.start  # [R, m] absolute
-    tokens, log_c, alternatives = propose(model, state.x, attention_mask, positions, cfg, gen)
+    u = rng.uniform("candidates", (N, positions.shape[1])) if cfg.temperature >= MIN_TEMPERATURE else None
+    tokens, log_c, alternatives = propose(model, state.x, attention_mask, positions, cfg, u)
     # commits are chosen in the block's layout, so ties break as they always have
     log_c_block = torch.full(eligible.shape, -torch.inf, device=log_c.device).scatter_(
         1, order, log_c.masked_fill(~valid, -torch.inf))
-    commit = select_commits(cfg.policy, log_c_block, eligible, plan.k, cfg.threshold, gen).gather(1, order)
+    scores = rng.uniform("policy", (N, eligible.shape[1])) if cfg.policy == "random" else None
+    commit = select_commits(cfg.policy, log_c_block, eligible, plan.k, cfg.threshold, scores).gather(1, order)
 
     committed = torch.zeros_like(state.x, dtype=torch.bool).scatter_(1, positions, commit)
     x = state.x.scatter(1, positions, torch.where(commit, tokens, state.x.gather(1, positions)))
@@ -234,7 +241,8 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     draw = None
     if cfg.method == "smc" and N > 1 and cfg.reward_weight > 0 and _check_may_be_due(cfg, plan):
         resampled = _check_due(cfg, plan, block_masked) & (ess < cfg.ess_threshold * N)
-        drawn = resampling.resample(resampling.normalise(log_w.view(P, N), check=False), cfg.resampling, gen)
+        drawn = resampling.resample(resampling.normalise(log_w.view(P, N), check=False), cfg.resampling,
+                                     rng.uniform("resampling", (1, N), torch.float64))  # [P, N]
         draw = torch.where(resampled[:, None], drawn, torch.arange(N, device=x.device).expand(P, N))
         rows = (draw + N * torch.arange(P, device=x.device)[:, None]).flatten()
         new_state = ParticleState(x[rows], log_conf[rows], torch.where(resampled.repeat_interleave(N), 0.0, log_w))
@@ -321,7 +329,7 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         attention_mask = attention_mask.repeat_interleave(N, dim=0).to(device)
     state = ParticleState(x0.repeat_interleave(N, dim=0).to(device),
                           torch.zeros(P * N, x0.shape[1], device=device), torch.zeros(P * N, device=device))
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    streams = RandomStreams.for_prompts(cfg.seed, prompt_ids, device)
     recorder = TraceRecorder(model, cfg, prompt_ids, x0, width) if record else None
     observers = observers + ((recorder,) if recorder else ())
     if recorder and on_trace:
@@ -333,7 +341,7 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
             continue  # threshold policy: this block is already done
         n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
         plan.step = n_steps
-        state, info = step(model, state, plan, cfg, gen, attention_mask)
+        state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask)
         host = info.to_host()
         if host["bad_logits"]:
             raise FloatingPointError("the model returned logits no token can be drawn from: NaN or +inf logits, "

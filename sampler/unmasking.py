@@ -23,13 +23,14 @@ def candidate_positions(eligible: torch.Tensor, m: int) -> tuple[torch.Tensor, t
 
 
 def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
-                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw x̂ ~ softmax(logits/τ) by inverse CDF (one uniform per row) and return `(tokens, log_conf)`, `[...]`.
+                    u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw x̂ ~ softmax(logits/τ) by inverse CDF with the uniforms `u [...]` (one per row, float32, in [0, 1))
+    and return `(tokens, log_conf)`, `[...]`.
 
     `logits [..., V]`, any float dtype (the maths runs in float32, in place in one [..., V] buffer). log_conf
     is the log-probability of the drawn token under softmax(logits) ("untempered", LLaDA) or softmax(logits/τ)
-    ("tempered", Dream), both from one `log_softmax`. τ = 0 (and any τ < MIN_TEMPERATURE) is argmax with no
-    randomness used, where both sources are the untempered probability. A row that cannot be drawn from (a NaN
+    ("tempered", Dream), both from one `log_softmax`. τ = 0 (and any τ < MIN_TEMPERATURE) is argmax and ignores
+    `u` (which may be None), where both sources are the untempered probability. A row that cannot be drawn from (a NaN
     or +inf logit, or every logit -inf) gets log_conf NaN: the caller checks these O(rows) values.
     """
     log_probs = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
@@ -44,8 +45,7 @@ def draw_candidates(logits: torch.Tensor, temperature: float, confidence: str,
     scaled = log_probs if temperature == 1 else log_probs.sub_(shift).div_(temperature)
     cdf = scaled.exp_().cumsum_(dim=-1)  # in place; ends at Σ exp((lp - shift)/τ)
     total = cdf[..., -1:]
-    u = torch.rand(total.shape, generator=gen, device=total.device, dtype=torch.float32)
-    target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))  # strictly below the end
+    target = torch.minimum(u[..., None] * total, torch.nextafter(total, torch.zeros_like(total)))  # strictly below the end
     tokens = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
     log_conf = top + (logits.gather(-1, tokens).float() - top_logit)  # log p(token)
     if confidence == "tempered":
@@ -107,14 +107,14 @@ def transfer_counts(block_length: int, steps_per_block: int) -> list[int]:
 
 
 def select_commits(policy: str, log_conf: torch.Tensor, eligible: torch.Tensor, k: int, threshold: float,
-                   gen: torch.Generator) -> torch.Tensor:
+                   u: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean `[R, Lb]` of the positions to commit this step, among `eligible` (still masked).
 
-    topk: the k most confident; random: k uniformly random; threshold: the most
-    confident plus every position with confidence ≥ threshold.
+    topk: the k most confident; random: k uniformly random (the k largest of the uniforms `u [R, Lb]`, which
+    only this policy reads); threshold: the most confident plus every position with confidence ≥ threshold.
     """
     if policy == "random":
-        score = torch.rand(log_conf.shape, generator=gen, device=log_conf.device)
+        score = u
     else:
         score = log_conf
     score = score.masked_fill(~eligible, -math.inf)

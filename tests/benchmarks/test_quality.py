@@ -1,11 +1,14 @@
-"""The quality benchmark's statistics and grid, on hand-made numbers (no model, no judge)."""
+"""The quality benchmark's statistics and grid on hand-made numbers, and its decoding path on a tiny model."""
 import math
 
 import numpy as np
 import pytest
 
-from benchmarks.quality import (METRICS, corpus_ppl, frontier_answers, frontier_cells, paired, reference_label,
-                                summarise)
+from benchmarks.judge import JudgeResult
+from benchmarks.quality import (METRICS, corpus_ppl, decode_cell, frontier_answers, frontier_cells, paired,
+                                reference_label, summarise)
+from sampler.models import load_model
+from tests.sampler.conftest import tiny_austen_folder  # noqa: F401 (a fixture)
 
 
 def units(nll, count, rep4, entropy):
@@ -68,3 +71,34 @@ def test_frontier_answers_apply_the_issue_criteria():
     assert low.split("\n")[0].count("α=0, no-repeat-4 (τ = 0.3)") == 1  # tie on the cut: the lower Gen PPL wins
     assert "best trade" not in text
     assert "best trade" in frontier_answers(rows[:2] + rows[3:])
+
+
+class LengthJudge:
+    """Scores a text by its number of words (the real judge needs a downloaded LM): enough to check which
+    texts reach it, in which order, with which contexts."""
+
+    model_id = "length"
+
+    def __init__(self):
+        self.seen = []
+
+    def score(self, texts, contexts):
+        self.seen.append((list(texts), list(contexts)))
+        counts = [len(t.split()) + 1 for t in texts]
+        return JudgeResult(gen_ppl=1.0, per_sample=[1.0] * len(texts), nll=[float(c) for c in counts], counts=counts,
+                           n_tokens=sum(counts), judge=self.model_id, conditioned=True)
+
+
+def test_decode_cell_decodes_through_the_sweep_in_any_batching(tiny_austen_folder):
+    """Batches of 2 (as sharded under torchrun) give the one batch's texts: per-prompt streams, prompt order."""
+    model = load_model(str(tiny_austen_folder), dtype="float32")
+    prompts = ["Emma said", "It is a truth", "She was not quite", "I do not"]
+    cell = {"label": "sr-smc N=3", "method": "smc", "n_particles": 3, "temperature": 1.0}
+    base = {"gen_length": 8, "steps": 8, "block_length": 8}
+    one, two = LengthJudge(), LengthJudge()
+    whole = decode_cell(model, one, prompts, [0, 1], cell, base)
+    split = decode_cell(model, two, prompts, [0, 1], cell, base, batch=2)
+    assert one.seen == two.seen and one.seen[0][1] == prompts * 2
+    assert whole["texts"] == split["texts"] and whole["forwards_per_prompt"] == split["forwards_per_prompt"] == 24
+    assert len(set(whole["texts"])) > 1
+    assert decode_cell(model, None, prompts, [0], cell, base) is None  # a rank other than 0 returns nothing

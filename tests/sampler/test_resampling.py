@@ -9,10 +9,15 @@ from sampler.resampling import SCHEMES, ess, normalise, resample
 WEIGHTS = torch.tensor([0.05, 0.15, 0.3, 0.5, 0.0, 0.0, 0.0, 0.0])
 
 
+def uniform(*shape: int) -> torch.Tensor:
+    """U[0, 1) draws, float64, from a fixed seed (the sampler takes them from `sampler.streams`)."""
+    return torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
 def offspring_counts(scheme: str, draws: int = 4000) -> torch.Tensor:
     """Offspring count of each particle `[draws, N]`, all draws batched as groups."""
     w = WEIGHTS.expand(draws, -1).clone()
-    ancestors = resample(w, scheme, torch.Generator().manual_seed(0))
+    ancestors = resample(w, scheme, uniform(draws, len(WEIGHTS)))
     return torch.nn.functional.one_hot(ancestors, len(WEIGHTS)).sum(1).double()
 
 
@@ -50,15 +55,15 @@ def test_normalise_rejects_nan_and_all_minus_inf():
 def test_resampling_stays_in_group_and_in_order_drawn():
     w = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
     for scheme in SCHEMES:
-        a = resample(w, scheme, torch.Generator().manual_seed(3))
+        a = resample(w, scheme, uniform(2, 3))
         assert a.tolist() == [[2, 2, 2], [0, 0, 0]]
     # multinomial keeps the draw order: not sorted in general
-    a = resample(torch.full((1, 16), 1 / 16), "multinomial", torch.Generator().manual_seed(0))
+    a = resample(torch.full((1, 16), 1 / 16), "multinomial", uniform(1, 16))
     assert a.tolist()[0] != sorted(a.tolist()[0])
 
 
 @pytest.mark.parametrize("scheme", ["systematic", "stratified"])
-def test_a_position_rounded_to_one_never_draws_a_zero_weight_tail(scheme, monkeypatch):
+def test_a_position_rounded_to_one_never_draws_a_zero_weight_tail(scheme):
     """In float32, (U + 63) / 64 is 1.0 for U ≥ 1 − 2⁻¹⁹ (≈ 9 in 2 M draws at N = 64); the old clamp then
     picked the last particle even when its weight was 0. Here every uniform is the largest float below 1."""
     U = torch.tensor(1 - 2**-24, dtype=torch.float32)
@@ -66,9 +71,7 @@ def test_a_position_rounded_to_one_never_draws_a_zero_weight_tail(scheme, monkey
     N = 64
     w = torch.zeros(1, N)
     w[0, :N // 2] = 2 / N  # the upper half has weight exactly 0
-    monkeypatch.setattr(resampling, "_uniform", lambda shape, gen, device: torch.full(shape, 1 - 2**-53,
-                                                                                     dtype=torch.float64))
-    a = resample(w, scheme, torch.Generator().manual_seed(0))
+    a = resample(w, scheme, torch.full((1, N), 1 - 2**-53, dtype=torch.float64))
     assert a.max() < N // 2, a
     assert (w[0, a] > 0).all()
 

@@ -1,7 +1,8 @@
 """When SR-SMC checks the ESS and resamples, and that resampling reweights as it should.
 
-κ = 1 makes every ESS check resample (weights of a stochastic toy are never all equal), so
-the steps that resampled are exactly the steps the schedule checked. Each test kills one
+κ = 1 makes every ESS check resample (unless all N = 8 particles of the stochastic toy happen to commit the
+same tokens in one step: rare, and not the case for these seeds), so the steps that resampled are exactly the
+steps the schedule checked. Each test kills one
 mutant of the schedule that the rest of the suite let survive.
 """
 import numpy as np
@@ -12,7 +13,7 @@ from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy, FixedLogits
 from sampler.smc import decode
 
-ALWAYS = dict(ess_threshold=1.0, temperature=1.0, n_particles=4, prompts=("the cat",))
+ALWAYS = dict(ess_threshold=1.0, temperature=1.0, n_particles=8, prompts=("the cat",))
 
 
 def run(**changes):
@@ -59,9 +60,11 @@ def test_every_k_checks_at_multiples_of_k(k, expected):
 
 def test_resampling_reweights_by_the_self_reward():
     """Draw one token x ~ p (τ = 1), weight it by its confidence p(x), resample: the population's tokens
-    then follow p(x)·p(x) / Σ p², not p. 400 groups of N = 64, multinomial (no reweighting: p)."""
+    then follow p(x)·p(x) / Σ p², not p. 400 groups of N = 64, multinomial (no reweighting: p). The prompts
+    differ (their index in base 4) so that each group draws from a stream of its own (`sampler.streams`)."""
     p = torch.tensor([0.5, 0.3, 0.15, 0.05])
-    cfg = SamplerConfig(prompts=("0",) * 400, gen_length=2, steps=2, n_particles=64, temperature=1.0,
+    prompts = tuple(" ".join(str(i // 4**d % 4) for d in range(5)) for i in range(400))
+    cfg = SamplerConfig(prompts=prompts, gen_length=2, steps=2, n_particles=64, temperature=1.0,
                         policy="random", ess_threshold=1.0, resampling="multinomial", seed=11)
     torch.set_num_threads(1)
     trace = decode(FixedLogits(p.log()), cfg).trace

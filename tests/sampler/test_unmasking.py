@@ -7,6 +7,11 @@ from sampler.unmasking import (draw_candidates, ngram_bans, penalise_repeats, pr
                                top_alternatives, transfer_counts)
 
 
+def uniform(*shape: int) -> torch.Tensor:
+    """U[0, 1) draws, float32, from a fixed seed (the sampler takes them from `sampler.streams`)."""
+    return torch.rand(shape, generator=torch.Generator().manual_seed(sum(shape)))
+
+
 def chi2_critical(df: int, z: float = 3.09) -> float:
     """Upper 0.999 quantile of chi-square(df), Wilson–Hilferty approximation."""
     return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
@@ -16,8 +21,7 @@ def chi2_critical(df: int, z: float = 3.09) -> float:
 def test_gumbel_max_frequencies_match_tempered_softmax(temperature):
     logits = torch.tensor([2.0, 1.0, 0.0, -1.0, 0.5, -3.0])
     n = 60_000
-    gen = torch.Generator().manual_seed(1)
-    tokens, _ = draw_candidates(logits.expand(1, n, -1).clone(), temperature, "untempered", gen)
+    tokens, _ = draw_candidates(logits.expand(1, n, -1).clone(), temperature, "untempered", uniform(1, n))
     observed = torch.bincount(tokens.flatten(), minlength=6).double()
     expected = torch.softmax(logits.double() / temperature, 0) * n
     chi2 = ((observed - expected) ** 2 / expected).sum().item()
@@ -30,47 +34,44 @@ def test_gumbel_max_frequencies_match_tempered_softmax(temperature):
 
 def test_confidence_is_probability_of_drawn_token():
     logits = torch.randn(2, 5, 7, generator=torch.Generator().manual_seed(0))
-    gen = torch.Generator().manual_seed(0)
-    tokens, untempered = draw_candidates(logits, 0.7, "untempered", gen)
-    gen = torch.Generator().manual_seed(0)
-    same_tokens, tempered = draw_candidates(logits, 0.7, "tempered", gen)
+    u = uniform(2, 5)
+    tokens, untempered = draw_candidates(logits, 0.7, "untempered", u)
+    same_tokens, tempered = draw_candidates(logits, 0.7, "tempered", u)
     assert torch.equal(tokens, same_tokens)
     assert torch.allclose(untempered, torch.log_softmax(logits, -1).gather(-1, tokens[..., None])[..., 0])
     assert torch.allclose(tempered, torch.log_softmax(logits / 0.7, -1).gather(-1, tokens[..., None])[..., 0])
 
 
-def test_zero_temperature_is_argmax_and_uses_no_randomness():
+def test_zero_temperature_is_argmax_and_needs_no_uniforms():
     logits = torch.randn(3, 4, 9, generator=torch.Generator().manual_seed(2))
-    gen = torch.Generator().manual_seed(5)
-    before = gen.get_state()
-    tokens, log_c = draw_candidates(logits, 0.0, "tempered", gen)
+    tokens, log_c = draw_candidates(logits, 0.0, "tempered", None)
     assert torch.equal(tokens, logits.argmax(-1))
-    assert torch.equal(gen.get_state(), before)
     assert torch.allclose(log_c, torch.log_softmax(logits, -1).max(-1).values)
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_rows_that_cannot_be_drawn_from_are_flagged_in_log_conf(temperature):
     logits = torch.tensor([[0.0, 1.0, 2.0], [0.0, float("nan"), 1.0], [-math.inf] * 3, [0.0, math.inf, 1.0]])
-    tokens, log_c = draw_candidates(logits, temperature, "untempered", torch.Generator())
+    tokens, log_c = draw_candidates(logits, temperature, "untempered", uniform(4))
     assert torch.isfinite(log_c[0]) and log_c[1:].isnan().all()
 
 
-def test_draw_uses_one_uniform_per_row_and_never_a_zero_probability_token():
+def test_draw_is_the_inverse_cdf_of_its_uniform_and_never_a_zero_probability_token():
     logits = torch.tensor([0.0, -math.inf, 3.0, -math.inf]).expand(50_000, -1).clone()
-    gen = torch.Generator().manual_seed(0)
-    tokens, _ = draw_candidates(logits, 1.0, "untempered", gen)
+    u = uniform(50_000)
+    tokens, _ = draw_candidates(logits, 1.0, "untempered", u)
     assert set(tokens.unique().tolist()) == {0, 2}
-    after = gen.get_state()
-    torch.rand(50_000, generator=gen.set_state(torch.Generator().manual_seed(0).get_state()))
-    assert torch.equal(after, gen.get_state())
+    p0 = torch.softmax(logits[0], -1)[0]
+    assert torch.equal(tokens, torch.where(u < p0, 0, 2))  # token 0 exactly where u falls in its bin
+    edge, _ = draw_candidates(logits[:2], 1.0, "untempered", torch.tensor([0.0, 1 - 2**-24]))
+    assert edge.tolist() == [0, 2]  # the ends of [0, 1) never reach a zero-probability token
 
 
 def test_tiny_temperature_is_argmax_with_finite_confidences():
     """τ = 1e-40 would overflow logits/τ: it acts as τ = 0."""
     logits = torch.randn(4, 6, 50, generator=torch.Generator().manual_seed(3))
     for confidence in ("untempered", "tempered"):
-        tokens, log_c = draw_candidates(logits.clone(), 1e-40, confidence, torch.Generator().manual_seed(1))
+        tokens, log_c = draw_candidates(logits.clone(), 1e-40, confidence, uniform(4, 6))
         assert torch.equal(tokens, logits.argmax(-1))
         assert torch.allclose(log_c, torch.log_softmax(logits, -1).amax(-1))  # as at τ = 0
 
@@ -84,16 +85,16 @@ def test_transfer_counts_spread_block_over_steps():
 def test_topk_commits_most_confident_eligible_positions():
     log_c = torch.log(torch.tensor([[0.9, 0.8, 0.1, 0.95], [0.2, 0.3, 0.4, 0.5]]))
     eligible = torch.tensor([[True, True, True, False], [True, True, True, True]])
-    commit = select_commits("topk", log_c, eligible, 2, 0.9, torch.Generator())
+    commit = select_commits("topk", log_c, eligible, 2, 0.9)
     assert commit.tolist() == [[True, True, False, False], [False, False, True, True]]
 
 
 def test_threshold_commits_top1_plus_confident():
     log_c = torch.log(torch.tensor([[0.95, 0.92, 0.5], [0.3, 0.2, 0.1]]))
     eligible = torch.ones(2, 3, dtype=torch.bool)
-    commit = select_commits("threshold", log_c, eligible, 1, 0.9, torch.Generator())
+    commit = select_commits("threshold", log_c, eligible, 1, 0.9)
     assert commit.tolist() == [[True, True, False], [True, False, False]]
-    none_left = select_commits("threshold", log_c, torch.zeros(2, 3, dtype=torch.bool), 1, 0.9, torch.Generator())
+    none_left = select_commits("threshold", log_c, torch.zeros(2, 3, dtype=torch.bool), 1, 0.9)
     assert not none_left.any()
 
 
@@ -101,7 +102,7 @@ def test_random_policy_picks_uniformly_among_eligible():
     log_c = torch.zeros(20_000, 4)
     log_c[:, 0] = 10.0  # confidence must not matter
     eligible = torch.tensor([True, True, False, True]).expand(20_000, 4)
-    commit = select_commits("random", log_c, eligible, 1, 0.9, torch.Generator().manual_seed(0))
+    commit = select_commits("random", log_c, eligible, 1, 0.9, uniform(20_000, 4))
     assert (commit.sum(1) == 1).all() and not commit[:, 2].any()
     freq = commit.float().mean(0)
     assert torch.allclose(freq[[0, 1, 3]], torch.full((3,), 1 / 3), atol=0.02)
@@ -135,7 +136,7 @@ def test_top_alternatives_are_the_proposals_most_likely_tokens(temperature, conf
     gen = torch.Generator().manual_seed(0)
     logits = 3 * torch.randn(64, 50, generator=gen)
     logits[:, 7] = -torch.inf  # a token that cannot be drawn (MASK)
-    tokens, log_c = draw_candidates(logits.clone(), temperature, confidence, gen)
+    tokens, log_c = draw_candidates(logits.clone(), temperature, confidence, torch.rand(64, generator=gen))
     alternatives, probs, rank = top_alternatives(logits, tokens, log_c, temperature, confidence, 5)
     scale = temperature if confidence == "tempered" and temperature > 0 else 1.0
     reference = torch.softmax(logits.double() / scale, dim=-1)  # the distribution c is read from
