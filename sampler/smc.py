@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from sampler import resampling
+from sampler.branch import BranchStart, check_start
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.streams import RandomStreams, StepStreams
@@ -304,8 +305,12 @@ def schedule(cfg: SamplerConfig, prompt_width: int):
 
 
 def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepInfo], None], ...] = (),
-           record: bool = True, on_trace: Callable[[Trace], None] | None = None) -> SampleResult:
+           record: bool = True, on_trace: Callable[[Trace], None] | None = None,
+           start: BranchStart | None = None) -> SampleResult:
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
+
+    `start` branches a recorded run (`sampler.branch`): decoding continues from its particles after step t with
+    `cfg` (ValueError if `cfg` changes what cannot change mid-run); the trace holds the parent's steps 1..t first.
 
     One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses). `on_trace`, if given
     (with `record`), gets the trace being recorded before the first step: it grows by one `StepRecord` per
@@ -317,6 +322,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         cfg = cfg.replace(chat_template=bool(model.chat_default))
     if cfg.top_k_alternatives > model.vocab_size:  # and the number of alternatives a small vocabulary allows
         cfg = cfg.replace(top_k_alternatives=model.vocab_size)
+    if start is not None:
+        check_start(start, cfg, model.name)
     prompt_ids = [model.encode(p, chat=cfg.chat_template) for p in cfg.prompts]
     cfg.check_model(model.max_length, [len(p) for p in prompt_ids], model.required_block_length)
     pad_id = model.pad_id if model.pad_id is not None else model.mask_id
@@ -330,17 +337,25 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     state = ParticleState(x0.repeat_interleave(N, dim=0).to(device),
                           torch.zeros(P * N, x0.shape[1], device=device), torch.zeros(P * N, device=device))
     streams = RandomStreams.for_prompts(cfg.seed, prompt_ids, device)
-    recorder = TraceRecorder(model, cfg, prompt_ids, x0, width) if record else None
+    resume_after = 0  # the steps a branch's parent ran already
+    if start is not None:
+        start.check_prompts(prompt_ids, x0)
+        state, resume_after = ParticleState(*start.state(device)), start.step
+    branch = (start.parent_ref(), start.prefix()) if start is not None else ()
+    recorder = TraceRecorder(model, cfg, prompt_ids, x0, width, *branch) if record else None
     observers = observers + ((recorder,) if recorder else ())
     if recorder and on_trace:
         on_trace(recorder.trace)
 
-    start, n_steps, finished_block = time.perf_counter(), 0, None
+    began, n_steps, finished_block = time.perf_counter(), 0, None
     for plan in schedule(cfg, width):
         if plan.block == finished_block:
             continue  # threshold policy: this block is already done
         n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
         plan.step = n_steps
+        if n_steps <= resume_after:  # a branch: the parent ran this step; follow its schedule
+            finished_block = plan.block if start.finished_block(n_steps) else finished_block
+            continue
         state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask)
         host = info.to_host()
         if host["bad_logits"]:
@@ -350,13 +365,14 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
             observe(info)
         if host["masks_left"] == 0:
             finished_block = plan.block
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began
 
     scores = final_scores(cfg, state, width, model.eos_id)
     chosen = scores.argmax(dim=1).tolist()
     generated = state.x[:, width:].view(P, N, -1).tolist()
     texts = [[model.decode(ids) for ids in group] for group in generated]
-    result = SampleResult(cfg, model.name, state.x, generated, texts, scores, chosen, n_steps, n_steps * P * N, wall)
+    result = SampleResult(cfg, model.name, state.x, generated, texts, scores, chosen, n_steps,
+                          (n_steps - resume_after) * P * N, wall)
     if recorder:
         result.trace = recorder.finish(result)
     return result
