@@ -13,9 +13,9 @@ ResampleWhen = Literal["every_step", "block_end", "every_k"]
 FinalPick = Literal["sum_logp", "mean_logp", "max_weight"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SWITCH = {"auto": None, "on": True, "off": False}  # a `bool | None` setting (None: the model decides) as a switch
-# top_k_alternatives: a trace grows by about 11 bytes per alternative and commit; at ≤ 7 a Run within the app's
-# default cost limit always loads back (explorer.limits: (1 + 0.3·7) × 150,000 ≤ 500,000 cell-steps)
-MAX_ALTERNATIVES = 7
+# top_k_alternatives: a trace grows by about 11 bytes per alternative and commit; at ≤ 5 a Run within the app's
+# default cost limit always loads back (explorer.limits: (1 + 0.4·5) × 150,000 ≤ 500,000 cell-steps)
+MAX_ALTERNATIVES = 5
 DTYPE_CHOICES = ("auto", *DTYPES)  # auto: bfloat16 where the hardware runs it fast, else float32
 
 

@@ -324,7 +324,7 @@ def test_recording_alternatives_is_an_observer(policy):
 
 def test_alternatives_are_clipped_to_a_small_vocabulary():
     model = FixedLogits(torch.tensor([2.0, 1.0, 0.5]))  # 3 drawable tokens and MASK
-    trace = decode(model, cfg(prompts=("0 1",), top_k_alternatives=8, n_particles=2)).trace
+    trace = decode(model, cfg(prompts=("0 1",), top_k_alternatives=5, n_particles=2)).trace
     assert trace.alternatives_k == model.vocab_size == 4
     step = trace.steps[0]
     assert step.alt_tokens[:4] == [0, 1, 2, model.mask_id] and step.alt_probs[3] == 0.0  # MASK: never drawn
