@@ -12,23 +12,27 @@ wrapper is a no-op.
 """
 import argparse
 import dataclasses
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import gradio as gr
 import torch
 
-from explorer.limits import Limits
+from explorer.limits import Limits, cost
+from explorer.payload import payload
 from explorer.request import RunRequest
-from explorer.runs import LABELS
-from explorer.ui import build_ui, launch_kwargs
+from explorer.runs import LABELS, role_of
+from explorer.ui import build_ui, launch_kwargs, user_errors
+from sampler.branch import BranchStart, branch_config
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hf_registry import ModelLoadError
 from sampler.smc import StepInfo, decode
-from sampler.trace import Trace
+from sampler.trace import MAX_FILE_BYTES, Trace, TraceFormatError
 
 try:
     import spaces
@@ -183,6 +187,52 @@ class Sampler:
         return self.start(settings).result()
 
 
+BRANCH_MAX_BYTES = 20 * 2**20  # a trace sent to /branch: the page's upload limit
+
+
+def branch_run(models: dict[str, Denoiser], limits: Limits, trace_json: str, step: int, changes: dict) -> Trace:
+    """`/branch`: the trace `trace_json` (its JSON text) continued after step `step` with the settings `changes`
+    (`sampler.branch`), on this app's model and within its limits. ValueError / TraceFormatError name the problem
+    before any decoding."""
+    if not isinstance(trace_json, str) or len(trace_json.encode("utf-8", "replace")) > min(BRANCH_MAX_BYTES,
+                                                                                             MAX_FILE_BYTES):
+        raise ValueError(f"the trace must be JSON text of at most {BRANCH_MAX_BYTES:,} bytes")
+    try:
+        d = json.loads(trace_json)
+    except (ValueError, RecursionError) as e:
+        raise TraceFormatError(f"the trace is not JSON: {e}") from None
+    trace = Trace.from_dict(d, "trace")
+    limits.check_trace(trace)
+    if trace.model not in models:
+        raise ValueError(f"the run was decoded by {trace.model!r}, which this app does not offer "
+                         f"({', '.join(models) or 'no model'})")
+    if not isinstance(changes, dict):
+        raise ValueError("settings must be an object of SamplerConfig fields, e.g. {\"temperature\": 0.5}")
+    start = BranchStart.at(trace, step)
+    try:
+        cfg = branch_config(trace, **{**changes, "device": DEVICE})
+    except TypeError as e:  # an unknown setting or a value of the wrong type
+        raise ValueError(f"settings {sorted(changes)}: {e}") from None
+    estimate = cost(trace.n_rows, cfg.planned_steps - step, trace.length)
+    if estimate > limits.max_cost:
+        raise ValueError(f"this branch would cost {estimate:,} cell-steps (rows × steps left × sequence length); "
+                         f"this app allows {limits.max_cost:,}")
+    return decode(models[trace.model], cfg, start=start).trace
+
+
+def add_branch_api(demo, models: dict[str, Denoiser], limits: Limits) -> None:
+    """The named endpoint `/branch(trace, step, settings) -> {"trace": the branch's trace dict, "view": the player's
+    payload of it}` (API only, queued with the sampling jobs)."""
+    def branch(trace: str, step: int, settings: dict) -> dict:
+        """Branch a recorded run: `trace` is its JSON text, `step` the step after which the branch starts, `settings`
+        the SamplerConfig fields to change (e.g. {"temperature": 0.5, "no_repeat_ngram": 4}); the rest as recorded."""
+        result = branch_run(models, limits, trace, int(step), settings or {})
+        return {"trace": result.to_dict(), "view": payload({role_of(result): result})}
+
+    with demo:
+        gr.api(user_errors(branch), api_name="branch", concurrency_id="sampling")
+
+
 def load_models(names: list[str]) -> dict[str, Denoiser]:
     """The models that load; a warning for each that does not."""
     models = {}
@@ -234,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
                     max_gen_length=args.max_gen_length)
     models = load_models(args.model or [DEFAULT_MODEL])
     demo = build_ui(Sampler(models, limits) if models else None, list(models), limits, args.max_concurrent_runs)
+    add_branch_api(demo, models, limits)
     try:
         demo.queue(max_size=64).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
     except OSError as e:

@@ -113,6 +113,29 @@ def step_costs(model, prompt_text: str, n: int, length: int, block: int | None, 
             "smc+record/forward": per_step["smc+record"] / per_step["forward"]}
 
 
+def alternatives_cost(model, prompt_text: str, n: int, length: int, block: int, tokens_per_step: int, repeats: int,
+                      device: str) -> dict:
+    """Recorded SR-SMC (τ = 1) with the top-k alternatives on (k = 5, the default) and off (k = 0): seconds per
+    step, interleaved, and the trace's bytes per step and per commit (compact JSON, as `Trace.save` writes)."""
+    prompt_tokens = len(model.encode(prompt_text))
+    gen_length = length - prompt_tokens
+    gen_length -= gen_length % block
+    on = SamplerConfig(prompts=(prompt_text,), gen_length=gen_length, steps=gen_length // tokens_per_step,
+                       block_length=block, n_particles=n, temperature=1.0, device=device, seed=0, top_k_alternatives=5)
+    off = on.replace(top_k_alternatives=0)
+    runs = {"k=5": lambda: decode(model, on), "k=0": lambda: decode(model, off)}
+    for run in runs.values():
+        run()  # warm-up
+    with torch.inference_mode():
+        t = _interleaved_medians(runs, torch.device(device), repeats)
+    sizes = {k: len(json.dumps(run().trace.to_dict(), separators=(",", ":")).encode()) for k, run in runs.items()}
+    commits = n * gen_length  # every row commits every generated position once
+    return {"N": n, "L": prompt_tokens + gen_length, "block": block,
+            "steps": on.steps, **{f"{k}_ms_per_step": 1000 * v / on.steps for k, v in t.items()},
+            "on/off": t["k=5"] / t["k=0"], **{f"{k}_bytes_per_step": v / on.steps for k, v in sizes.items()},
+            "alt_bytes_per_commit": (sizes["k=5"] - sizes["k=0"]) / commits}
+
+
 # Runs in a subprocess under either checkout (the old one's API is a subset): one timed default run, or peak RSS.
 _WORKER = r"""
 import json, resource, sys, time, torch
@@ -256,7 +279,8 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", help="auto: bfloat16 where the hardware runs it fast")
     ap.add_argument("--sections", default="steps,commit,memory",
-                    help="comma-separated: steps, commit (needs --against), memory, bf16 (quality), throughput, trace")
+                    help="comma-separated: steps, commit (needs --against), memory, bf16 (quality), throughput, trace, "
+                    "alternatives")
     ap.add_argument("--blocks", default="32,0", help="block lengths of the steps section (0: one block)")
     ap.add_argument("--against", type=Path, help="checkout of an older commit to compare with (commit, memory)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios are reported for 1)")
@@ -284,6 +308,12 @@ def main(argv=None) -> None:
         clock = "wall ms after a synchronize" if args.device.startswith("cuda") else "CPU ms"
         print(f"## Per-step cost, whole runs (8 tokens per step), {clock}, median of {args.repeats} interleaved\n")
         print(table(rows, {"N": "d", "L": "d", "block": "d", "steps": "d"}))
+    if "alternatives" in sections:
+        row = alternatives_cost(model, prompt, 16, 256, 32, 8, args.repeats, args.device)
+        out["alternatives"] = row
+        print(f"\n## Top-k alternatives on (k = 5) vs off: SR-SMC recorded, 8 tokens per step, CPU ms, median of "
+              f"{args.repeats} interleaved; trace bytes\n")
+        print(table([row], {"N": "d", "L": "d", "block": "d", "steps": "d"}))
     if "commit" in sections and args.against:
         rows = vs_commit(args.against, args.repeats)
         out["commit"] = rows

@@ -23,11 +23,20 @@ from dataclasses import dataclass
 from explorer.request import RunRequest
 
 TIME_LIMIT_S = 60  # what the default limits are measured against, on this project's 2-core CPU box
+# A recorded alternative (schema 2: k per commit) costs about this many cell-steps to load, check and send (~11
+# bytes of JSON against ~35 per cell of a one-step trace, and checked more closely); it matters only for traces of
+# few steps. Measured: the largest one-step upload (N = 64, k = 5) then loads in about the time of one without.
+ALTERNATIVE_CELLS = 0.4
 
 
 def cost(rows: int, steps: int, length: int) -> int:
     """Cell-steps of one run: rows × steps × sequence length."""
     return rows * steps * length
+
+
+def alternatives_cost(rows: int, generated: int, k: int) -> int:
+    """Cell-steps of the alternatives a run records: `ALTERNATIVE_CELLS` per alternative of every commit."""
+    return int(rows * generated * k * ALTERNATIVE_CELLS)
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,10 @@ class Limits:
                 f"with --max-cost {estimate}")
 
     def trace_cost(self, traces) -> int:
-        """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length."""
-        return sum(cost(t.n_rows, max(t.n_steps, 1), t.length) for t in traces)
+        """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length, plus
+        `ALTERNATIVE_CELLS` per recorded alternative (rows × generated positions × k)."""
+        return sum(cost(t.n_rows, max(t.n_steps, 1), t.length)
+                   + alternatives_cost(t.n_rows, t.length - t.prompt_width, t.alternatives_k) for t in traces)
 
     def check_trace(self, *traces) -> None:
         """Raise ValueError when the traces together exceed `max_trace_cost`, before any replay."""

@@ -30,11 +30,22 @@ def _finite(d: dict) -> dict:
     return {k: (round(v, 4) if math.isfinite(v) else None) for k, v in d.items()}
 
 
+def what_if(trace: Trace) -> dict:
+    """What the hover panel and the compare view read besides the steps: `alternatives` = k recorded per commit
+    (0: none, or "not recorded" for a schema 1 file: `alternatives_recorded`); each step's `alt_tokens`,
+    `alt_probs` (flat, k per commit, in the order of its `tokens`) and `ranks` come with the trace dict.
+    `branch`: None, or the run this one branched from and the step after which it did (the shared prefix)."""
+    parent = trace.parent
+    return {"run_id": trace.run_id, "alternatives": trace.alternatives_k,
+            "alternatives_recorded": "top_k_alternatives" in trace.config,
+            "branch": None if parent is None else {"parent": parent["run_id"], "step": parent["step"]}}
+
+
 def run_payload(trace: Trace, role: str) -> dict:
     """One run for the player: the first prompt's trace dict, its role, label and (if finished) metrics."""
     one = single_prompt(trace, 0)
     d = one.to_dict()
-    d.update(role=role, label=LABELS[role], repeat_n=REPEAT_N)
+    d.update(role=role, label=LABELS[role], repeat_n=REPEAT_N, what_if=what_if(one))
     final = one.final
     if final.get("texts"):
         d["metrics"] = answer_metrics(list(final["texts"][0]), int(final["chosen"][0]))

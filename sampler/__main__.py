@@ -3,6 +3,7 @@
     python -m sampler --prompt "It is a truth universally acknowledged" --method smc --n-particles 4
     python -m sampler --prompts-file assets/heldout_prompts.jsonl --max-prompts 30 --method greedy \\
         --temperature 1.0 --jsonl runs/greedy.jsonl --no-trace
+    python -m sampler --branch-from runs/sr-smc.json --at-step 20 --no-repeat-ngram 4   # what if, from step 20
     torchrun --standalone --nproc-per-node 2 -m sampler --prompts-file F --jsonl out.jsonl ...
 
 Under torchrun the batches of --prompt-batch prompts are shared out over the ranks (gloo on CPU; NCCL with
@@ -25,10 +26,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from sampler.branch import BranchStart, branch_config
 from sampler.config import SWITCH, SamplerConfig
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hub import ModelLoadError
 from sampler.smc import SampleResult, decode
+from sampler.trace import Trace, TraceFormatError
 from sampler.sweep import Ranks, ranks, sweep
 
 METHODS = ("greedy", "smc", "best_of_n")
@@ -99,7 +102,16 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="progress bar on stderr (default: when stderr is a terminal)")
     config_arguments(ap)
+    branch_arguments(ap)
     return ap
+
+
+def branch_arguments(ap: argparse.ArgumentParser) -> None:
+    group = ap.add_argument_group("branch a recorded run (what if, from step t)")
+    group.add_argument("--branch-from", type=Path, metavar="TRACE",
+                       help="continue this trace's run after --at-step with the settings given here (the rest as "
+                            "recorded); with nothing changed it reproduces the run")
+    group.add_argument("--at-step", type=int, metavar="T", help="the step after which the branch starts (0 = the start)")
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -240,11 +252,71 @@ def decode_all(args: argparse.Namespace, cfg: SamplerConfig, model, prompts: lis
         print(f"[{label}] JSONL: {args.jsonl} ({len(prompts)} records)")
 
 
+_UNSET = object()
+# options a branch takes from its trace: giving them is a mistake
+NOT_FOR_BRANCHES = ("prompt", "prompts_file", "max_prompts", "prompt_batch", "jsonl")
+
+
+def explicit_options(argv: list[str]) -> dict:
+    """The options the command line gives, by dest (argparse sets a default only where the namespace has none)."""
+    ap = parser()
+    unset = {a.dest: None if isinstance(a, argparse._AppendAction) else _UNSET for a in ap._actions if a.dest != "help"}
+    given = ap.parse_args(argv, namespace=argparse.Namespace(**unset))
+    return {k: v for k, v in vars(given).items() if v is not unset[k]}
+
+
+def run_branch(args: argparse.Namespace, given: dict) -> None:
+    """--branch-from: decode the trace's run again from --at-step with the settings given, save the branch trace."""
+    if args.at_step is None:
+        raise UsageError("--branch-from needs --at-step T (the step after which the branch starts)")
+    misplaced = [f"--{k.replace('_', '-')}" for k in NOT_FOR_BRANCHES if k in given]
+    if misplaced:
+        raise UsageError(f"{', '.join(misplaced)}: a branch continues the trace's prompts; drop these options")
+    try:
+        trace = Trace.load(args.branch_from)
+    except TraceFormatError as e:
+        raise UsageError(f"--branch-from: {e}") from e
+    config_names = {f.name for f in dataclasses.fields(SamplerConfig)} - OWN_FIELDS
+    changes = {k: v for k, v in given.items() if k in config_names}
+    if "method" in given:
+        changes["method"] = "smc" if args.method == "greedy" else args.method
+    try:
+        start = BranchStart.at(trace, args.at_step)
+    except ValueError as e:
+        raise UsageError(f"--at-step: {e}") from e
+    try:
+        cfg = branch_config(trace, **changes)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from e
+    model_name = args.model if "model" in given else trace.model
+    try:
+        model = load_model(model_name, cfg.device, cfg.dtype)
+    except (ModelLoadError, OSError, ValueError, ImportError) as e:
+        raise UsageError(f"--model {model_name}: {e} (the trace's model; name another with --model)") from e
+    if not args.no_trace:
+        check_output_paths(args)
+    try:
+        result = decode(model, cfg, start=start, record=not args.no_trace)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    label = "greedy" if cfg.n_particles == 1 else LABELS[cfg.method]
+    print(f"[{label}] branch of run {trace.run_id} ({args.branch_from}) after step {start.step}, changed: "
+          f"{', '.join(f'{k}={v!r}' for k, v in changes.items()) or 'nothing (reproduces the run)'}")
+    report(label, result, 0)
+    if result.trace is not None:
+        path = result.trace.save(args.out / f"{label}-branch-{trace.run_id}-at-{start.step}.json")
+        print(f"[{label}] trace: {path} (run {result.trace.run_id})")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     try:
-        run(args)
+        if args.branch_from is not None:
+            run_branch(args, explicit_options(argv))
+        else:
+            run(args)
     except UsageError as e:
         ap.exit(2, f"{ap.prog}: error: {e}\n")
 

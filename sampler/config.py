@@ -14,6 +14,9 @@ FinalPick = Literal["sum_logp", "mean_logp", "max_weight"]
 CacheMode = Literal["none", "prefix", "dual"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SWITCH = {"auto": None, "on": True, "off": False}  # a `bool | None` setting (None: the model decides) as a switch
+# top_k_alternatives: a trace grows by about 11 bytes per alternative and commit; at ≤ 5 a Run within the app's
+# default cost limit always loads back (explorer.limits: (1 + 0.4·5) × 150,000 ≤ 500,000 cell-steps)
+MAX_ALTERNATIVES = 5
 DTYPE_CHOICES = ("auto", *DTYPES)  # auto: bfloat16 where the hardware runs it fast, else float32
 
 
@@ -82,6 +85,8 @@ class SamplerConfig:
     cache: CacheMode = _field("none", "KV cache per block: none = exact; prefix reuses the prompt's and finished "
                               "blocks' keys/values, dual the suffix's too; approximate for bidirectional models "
                               "(LLaDA, Dream, MDLM, austen-mdlm), exact for BD3-LM")
+    top_k_alternatives: int = _field(5, "alternatives recorded per committed position: the k most likely candidate "
+                                     "tokens with their probabilities, and the committed token's rank; 0 = off")
     seed: int = _field(0, "seed of the run's torch.Generator: same seed and settings, same trace")
     device: str = _field("cpu", "torch device to decode on")
     dtype: str = _field("auto", "model weights' dtype; auto = bfloat16 where the hardware runs it fast")
@@ -129,6 +134,8 @@ class SamplerConfig:
         need(0 <= self.ess_threshold <= 1, "ess_threshold", "in [0, 1]")
         need(isinstance(self.resample_every, int) and self.resample_every >= 1, "resample_every", "an integer ≥ 1")
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer ≥ 0")
+        need(isinstance(self.top_k_alternatives, int) and 0 <= self.top_k_alternatives <= MAX_ALTERNATIVES,
+             "top_k_alternatives", f"an integer in [0, {MAX_ALTERNATIVES}] (0 = off)")
         need(self.chat_template is None or isinstance(self.chat_template, bool), "chat_template",
              "true, false or null (the model's default)")
         need(0 <= self.reward_weight <= 1, "reward_weight", "in [0, 1] (1 = the paper, 0 = best-of-N)")

@@ -21,13 +21,16 @@ import numpy as np
 import torch
 
 from sampler import resampling
+from sampler.branch import BranchStart, check_start
 from sampler.config import SamplerConfig
 from sampler.denoiser import Denoiser
 from sampler.kv_cache import BlockCache
 from sampler.streams import RandomStreams, StepStreams
 from sampler.trace import Trace, TraceRecorder
 from sampler.unmasking import (MIN_TEMPERATURE, candidate_positions, draw_candidates, ngram_bans, penalise_repeats,
-                               present_tokens, select_commits, transfer_counts)
+                               present_tokens, select_commits, top_alternatives, transfer_counts)
+
+PROB_DIGITS = 4  # significant digits of the alternatives' probabilities in the trace
 
 
 @dataclass
@@ -37,6 +40,16 @@ class ParticleState:
     x: torch.Tensor  # [R, L] token ids, MASK where not yet committed
     log_conf: torch.Tensor  # [R, L] log-confidence of each committed token, 0 elsewhere
     log_w: torch.Tensor  # [R] log-weights since the last resample
+
+
+@dataclass
+class Alternatives:
+    """The proposal's top-k candidates at every candidate position `[R, m]` of a step (`unmasking.top_alternatives`)."""
+
+    tokens: torch.Tensor  # [R, m, k] most likely first
+    probs: torch.Tensor  # [R, m, k]
+    rank: torch.Tensor  # [R, m] the drawn token's rank, 1 = most likely
+    commit: torch.Tensor | None = None  # [R, m] bool: which candidates committed (set by `step`)
 
 
 @dataclass
@@ -55,6 +68,7 @@ class StepInfo:
     ancestor_draw: torch.Tensor | None  # [P, N] within-group ancestors, identity where not resampled; None: no check
     state: ParticleState  # the state after this step (resampling applied)
     flags: torch.Tensor  # [2] logits that cannot be drawn from were read; masks left in the block
+    alternatives: Alternatives | None = None  # None when `top_k_alternatives` is 0
     _packed: torch.Tensor | None = field(default=None, repr=False)  # the host copy, once started
     _copied: torch.cuda.Event | None = field(default=None, repr=False)  # CUDA: marks the end of that copy
     _host: dict | None = field(default=None, repr=False)
@@ -66,9 +80,11 @@ class StepInfo:
             return
         P = self.ess.shape[0]
         draw = self.ancestor_draw if self.ancestor_draw is not None else torch.zeros(P, 0, device=self.x.device)
+        alt = self.alternatives
+        extra = () if alt is None else (alt.commit, alt.tokens, alt.probs, alt.rank)
         packed = torch.cat([t.reshape(-1).double() for t in (
             self.committed, self.x, self.log_conf, self.log_increment, self.log_weight, self.ess, self.resampled,
-            self.flags, draw)])
+            self.flags, draw, *extra)])
         if packed.is_cuda:
             self._packed = packed.to("cpu", non_blocking=True)
             self._copied = torch.cuda.Event()
@@ -76,10 +92,14 @@ class StepInfo:
         else:
             self._packed = packed
 
+    def _draw_size(self) -> int:
+        return 0 if self.ancestor_draw is None else self.ancestor_draw.numel()
+
     def to_host(self) -> dict:
         """This step on the host, in one device→host transfer (cached): the `StepRecord` fields
         (`step, block, rows, positions, tokens, log_conf, log_increment, log_weight, ess, resampled, ancestors`,
-        lists; `ancestors` None when nothing resampled) plus `bad_logits, masks_left`."""
+        lists; `ancestors` None when nothing resampled; `alt_tokens, alt_probs, ranks` None without alternatives)
+        plus `bad_logits, masks_left`."""
         if self._host is None:
             R, L = self.x.shape
             P = self.ess.shape[0]
@@ -87,7 +107,10 @@ class StepInfo:
             if self._copied is not None:
                 self._copied.synchronize()
             packed = self._packed.numpy()
-            bounds = [*accumulate([R * L, R * L, R * L, R, R, P, P, 2], initial=0), len(packed)]
+            alt = self.alternatives
+            extra = () if alt is None else (R * alt.tokens.shape[1], alt.tokens.numel(), alt.probs.numel())
+            bounds = [*accumulate([R * L, R * L, R * L, R, R, P, P, 2, self._draw_size(), *extra], initial=0),
+                      len(packed)]
             parts = [packed[a:b] for a, b in zip(bounds, bounds[1:])]  # (np.split costs more than the rest here)
             committed, x, log_conf = (v.reshape(R, L) for v in parts[:3])
             rows, positions = np.nonzero(committed)
@@ -98,13 +121,34 @@ class StepInfo:
                 "log_increment": parts[3].tolist(), "log_weight": parts[4].tolist(), "ess": parts[5].tolist(),
                 "resampled": resampled.tolist(),
                 "ancestors": parts[8].astype(np.int64).reshape(P, -1).tolist() if resampled.any() else None,
-                "bad_logits": bool(parts[7][0]), "masks_left": int(parts[7][1])}
+                "bad_logits": bool(parts[7][0]), "masks_left": int(parts[7][1]),
+                **_alternatives_on_host(parts[9:] if extra else [], R)}
         return self._host
 
     @property
     def ancestors(self) -> torch.Tensor | None:
         """`[P, N]` within-group ancestor indices, None if nothing resampled (reads the host copy)."""
         return self.ancestor_draw if self.to_host()["ancestors"] is not None else None
+
+
+def _alternatives_on_host(parts: list[np.ndarray], R: int) -> dict:
+    """The committed candidates' alternatives from `to_host`'s packed `[commit, tokens, probs, rank]` (candidate
+    layout `[R, m]`, whose row-major order is the commits' (row, position) order), as flat trace lists."""
+    if not parts:
+        return {"alt_tokens": None, "alt_probs": None, "ranks": None}
+    commit, tokens, probs, rank = parts
+    rows, cols = np.nonzero(commit.reshape(R, -1))
+    m = commit.size // R
+    probs = probs.reshape(R, m, -1)[rows, cols]
+    return {"alt_tokens": tokens.reshape(R, m, -1)[rows, cols].astype(np.int64).ravel().tolist(),
+            "alt_probs": _significant(probs, PROB_DIGITS).ravel().tolist(),
+            "ranks": rank.reshape(R, m)[rows, cols].astype(np.int64).tolist()}
+
+
+def _significant(p: np.ndarray, digits: int) -> np.ndarray:
+    """`p` (≥ 0) rounded to `digits` significant digits, vectorised (monotone, so order is kept)."""
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.where(p > 0, p, 1.0))))
+    return np.where(p > 0, np.round(p * scale) / scale, 0.0)
 
 
 @dataclass
@@ -148,24 +192,32 @@ CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
             cfg: SamplerConfig, u: torch.Tensor | None,
-            cache: BlockCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            cache: BlockCache | None = None) -> tuple[torch.Tensor, torch.Tensor, Alternatives | None]:
     """Candidate tokens and their log-confidences `[R, m]` at `positions [R, m]`: one forward (reading `cache`
     if given), then the output layer, the repetition controls (if on) and the draw chunk by chunk, in float32,
-    with the inverse-CDF uniforms `u [R, m]` (None at τ = 0)."""
+    with the inverse-CDF uniforms `u [R, m]` (None at τ = 0); and, when `cfg.top_k_alternatives` > 0, the
+    proposal's top-k alternatives at every candidate (else None)."""
     R, m = positions.shape
     features = model.features_at(x, attention_mask, positions, cache=cache).flatten(0, 1)  # [R·m, F]
     known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
     present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
     rows = max(1, CHUNK_ELEMENTS.get(x.device.type, 1 << 24) // model.vocab_size)
     u = u.flatten() if u is not None else None
-    tokens, log_conf = [], []
+    k = cfg.top_k_alternatives
+    tokens, log_conf, alternatives = [], [], []
     for start in range(0, R * m, rows):
         chunk = slice(start, min(start + rows, R * m))
-        t, c = draw_candidates(_proposal_logits(model, features[chunk], x, known, present, positions, chunk, cfg),
-                               cfg.temperature, cfg.confidence, u[chunk] if u is not None else None)
+        logits = _proposal_logits(model, features[chunk], x, known, present, positions, chunk, cfg)
+        t, c = draw_candidates(logits, cfg.temperature, cfg.confidence, u[chunk] if u is not None else None)
         tokens.append(t)
         log_conf.append(c)
-    return torch.cat(tokens).view(R, m), torch.cat(log_conf).view(R, m)
+        if k:  # an observer's data: reads the logits, draws nothing
+            alternatives.append(top_alternatives(logits, t, c, cfg.temperature, cfg.confidence, k))
+    alt = None
+    if k:
+        alt_tokens, probs, rank = (torch.cat(parts) for parts in zip(*alternatives))
+        alt = Alternatives(alt_tokens.view(R, m, k), probs.view(R, m, k), rank.view(R, m))
+    return torch.cat(tokens).view(R, m), torch.cat(log_conf).view(R, m), alt
 
 
 def _proposal_logits(model: Denoiser, features: torch.Tensor, x: torch.Tensor, known: torch.Tensor,
@@ -198,7 +250,7 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
     order, valid = candidate_positions(eligible, plan.open_positions or eligible.shape[1])
     positions = order + block.start  # [R, m] absolute
     u = rng.uniform("candidates", (N, positions.shape[1])) if cfg.temperature >= MIN_TEMPERATURE else None
-    tokens, log_c = propose(model, state.x, attention_mask, positions, cfg, u, cache)
+    tokens, log_c, alternatives = propose(model, state.x, attention_mask, positions, cfg, u, cache)
     # commits are chosen in the block's layout, so ties break as they always have
     log_c_block = torch.full(eligible.shape, -torch.inf, device=log_c.device).scatter_(
         1, order, log_c.masked_fill(~valid, -torch.inf))
@@ -228,8 +280,10 @@ def step(model: Denoiser, state: ParticleState, plan: Plan, cfg: SamplerConfig, 
             cache.reorder(rows, resampled.any())  # applied by the next forward, only if a prompt resampled
     else:
         new_state = ParticleState(x, log_conf, log_w)
+    if alternatives is not None:
+        alternatives.commit = commit
     info = StepInfo(plan.step, plan.block, committed, x, log_conf, increment, log_w, ess, resampled, draw,
-                    new_state, flags)
+                    new_state, flags, alternatives)
     return new_state, info
 
 
@@ -283,8 +337,11 @@ def schedule(cfg: SamplerConfig, prompt_width: int):
 
 def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepInfo], None], ...] = (),
            record: bool = True, on_trace: Callable[[Trace], None] | None = None,
-           overlap: bool | None = None) -> SampleResult:
+           overlap: bool | None = None, start: BranchStart | None = None) -> SampleResult:
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
+
+    `start` branches a recorded run (`sampler.branch`): decoding continues from its particles after step t with
+    `cfg` (ValueError if `cfg` changes what cannot change mid-run); the trace holds the parent's steps 1..t first.
 
     One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses). `on_trace`, if given
     (with `record`), gets the trace being recorded before the first step: it grows by one `StepRecord` per
@@ -295,6 +352,10 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     P, N = len(cfg.prompts), cfg.n_particles
     if cfg.chat_template is None:  # record the template actually used, not "the model's default"
         cfg = cfg.replace(chat_template=bool(model.chat_default))
+    if cfg.top_k_alternatives > model.vocab_size:  # and the number of alternatives a small vocabulary allows
+        cfg = cfg.replace(top_k_alternatives=model.vocab_size)
+    if start is not None:
+        check_start(start, cfg, model.name)
     prompt_ids = [model.encode(p, chat=cfg.chat_template) for p in cfg.prompts]
     cfg.check_model(model.max_length, [len(p) for p in prompt_ids], model.required_block_length)
     pad_id = model.pad_id if model.pad_id is not None else model.mask_id
@@ -308,7 +369,12 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     state = ParticleState(x0.repeat_interleave(N, dim=0).to(device),
                           torch.zeros(P * N, x0.shape[1], device=device), torch.zeros(P * N, device=device))
     streams = RandomStreams.for_prompts(cfg.seed, prompt_ids, device)
-    recorder = TraceRecorder(model, cfg, prompt_ids, x0, width) if record else None
+    resume_after = 0  # the steps a branch's parent ran already
+    if start is not None:
+        start.check_prompts(prompt_ids, x0)
+        state, resume_after = ParticleState(*start.state(device)), start.step
+    branch = (start.parent_ref(), start.prefix()) if start is not None else ()
+    recorder = TraceRecorder(model, cfg, prompt_ids, x0, width, *branch) if record else None
     observers = observers + ((recorder,) if recorder else ())
     if recorder and on_trace:
         on_trace(recorder.trace)
@@ -328,13 +394,16 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     if overlap is None:
         overlap = device.type == "cuda"
     overlap = overlap and cfg.policy != "threshold"
-    start, n_steps, finished_block, waiting = time.perf_counter(), 0, None, None
+    began, n_steps, finished_block, waiting = time.perf_counter(), 0, None, None
     cache, cached_block = None, None
     for plan in schedule(cfg, width):
         if plan.block == finished_block:
             continue  # threshold policy: this block is already done
         n_steps += 1  # the one step counter: recorded steps are 1, 2, ..., n_steps
         plan.step = n_steps
+        if n_steps <= resume_after:  # a branch: the parent ran this step; follow its schedule
+            finished_block = plan.block if start.finished_block(n_steps) else finished_block
+            continue
         if cfg.cache != "none" and plan.block != cached_block:  # a new block: recompute the whole cache
             cache, cached_block = model.begin_block(state.x, attention_mask, plan.block_slice, cfg.cache), plan.block
         state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask, cache)
@@ -345,13 +414,14 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
             finished_block = info.block
     if waiting is not None:
         hand_over(waiting)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - began
 
     scores = final_scores(cfg, state, width, model.eos_id)
     chosen = scores.argmax(dim=1).tolist()
     generated = state.x[:, width:].view(P, N, -1).tolist()
     texts = [[model.decode(ids) for ids in group] for group in generated]
-    result = SampleResult(cfg, model.name, state.x, generated, texts, scores, chosen, n_steps, n_steps * P * N, wall)
+    result = SampleResult(cfg, model.name, state.x, generated, texts, scores, chosen, n_steps,
+                          (n_steps - resume_after) * P * N, wall)
     if recorder:
         result.trace = recorder.finish(result)
     return result

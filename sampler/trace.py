@@ -9,10 +9,16 @@ particle at step t; lineage queries follow the ancestor indices.
 Rows are grouped by prompt: row r = p·N + i. Step 0 is the initial state; step t ≥ 1
 is the state after step t committed and (maybe) resampled.
 
+Schema 2 adds, per commit, the proposal's top-k alternatives (`alt_tokens`, `alt_probs`, k per
+commit, most likely first) and the committed token's rank (`ranks`, 1 = most likely), k =
+`config.top_k_alternatives` (null when 0); and per trace a `run_id` and the `parent` run a branch
+started from. Schema 1 files still load (alternatives "not recorded", run_id computed on load).
+
 File format: JSON with `schema_version`. `validate_dict` is the one validator: `Trace.load`,
 `Trace.from_dict` and `Trace.validate` run it before anything is built, and every failure is
 a `TraceFormatError` naming the file and the field.
 """
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -20,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class TraceFormatError(ValueError):
@@ -42,6 +49,10 @@ class StepRecord:
     ess: list[float]  # [P] before resampling
     resampled: list[bool]  # [P]
     ancestors: list[list[int]] | None  # [P][N] within-group, sampling order; None if nothing resampled
+    # schema 2, None when not recorded (top_k_alternatives = 0, or a schema 1 file); k = top_k_alternatives
+    alt_tokens: list[int] | None = None  # [n·k] per commit the proposal's k most likely tokens, most likely first
+    alt_probs: list[float] | None = None  # [n·k] their probabilities (4 significant digits)
+    ranks: list[int] | None = None  # [n] the committed token's rank among all tokens, 1 = most likely
 
 
 @dataclass
@@ -71,6 +82,8 @@ class Trace:
     steps: list[StepRecord] = field(default_factory=list)
     final: dict = field(default_factory=dict)  # chosen [P], scores [P][N], texts [P][N]
     stats: dict = field(default_factory=dict)  # wall_time_s, forwards, n_steps (timing varies run to run)
+    run_id: str = ""  # `content_id` of the finished run ("" while it records)
+    parent: dict | None = None  # a branch's origin: {"run_id": the parent's, "step": t it started after}
     schema_version: int = SCHEMA_VERSION
 
     # ----- shape -------------------------------------------------------------------
@@ -93,6 +106,11 @@ class Trace:
     @property
     def length(self) -> int:
         return len(self.initial[0])
+
+    @property
+    def alternatives_k(self) -> int:
+        """Alternatives recorded per commit (0: none, or not recorded: a schema 1 file)."""
+        return int(self.config.get("top_k_alternatives") or 0)
 
     def rows_of(self, prompt: int) -> range:
         return range(prompt * self.n_particles, (prompt + 1) * self.n_particles)
@@ -185,10 +203,15 @@ class Trace:
 
     @classmethod
     def from_dict(cls, d, source: str = "trace") -> "Trace":
-        """A trace from its JSON dict, after `validate_dict` (TraceFormatError naming `source` and the field)."""
+        """A trace from its JSON dict, after `validate_dict` (TraceFormatError naming `source` and the field).
+        A schema 1 trace comes back as schema 2: no alternatives, its run_id computed from its content."""
         validate_dict(d, source)
         steps = [StepRecord(**s) for s in d["steps"]]
-        return cls(**{**d, "steps": steps, "vocab": {int(k): v for k, v in d["vocab"].items()}})
+        trace = cls(**{**d, "steps": steps, "vocab": {int(k): v for k, v in d["vocab"].items()},
+                       "schema_version": SCHEMA_VERSION})
+        if d["schema_version"] == 1:
+            trace.run_id = content_id(trace.to_dict())
+        return trace
 
     def validate(self) -> None:
         """`validate_dict` on this trace: raise TraceFormatError if any field is inconsistent."""
@@ -221,11 +244,45 @@ class Trace:
         return cls.from_dict(d, path.name)
 
 
+def content_id(d: dict) -> str:
+    """A run's id: the first 16 hex digits of the SHA-256 of its trace dict's canonical JSON, leaving out
+    `run_id` and `stats` (timings vary run to run). Deterministic: the same seed and settings give the same
+    id, another run (or a branch) another. It names the run; loading does not re-check it against the content."""
+    content = {k: v for k, v in d.items() if k not in ("run_id", "stats")}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:RUN_ID_DIGITS]
+
+
+def resolve_parent(trace: Trace, runs) -> Trace:
+    """The run `trace` branched from, among `runs` (traces loaded together), checked: the same model and prompts,
+    and the same steps up to the branch step. TraceFormatError when it is not among them or does not match."""
+    parent = trace.parent
+    if parent is None:
+        raise TraceFormatError(f"run {trace.run_id} is not a branch: it has no parent")
+    found = next((r for r in runs if r.run_id == parent["run_id"]), None)
+    if found is None:
+        raise TraceFormatError(f"run {trace.run_id}: its parent run {parent['run_id']} (step {parent['step']}) is "
+                               "not among the loaded runs")
+    t = parent["step"]
+    same = (found.model == trace.model and found.prompt_ids == trace.prompt_ids and found.initial == trace.initial
+            and t <= found.n_steps and found.steps[:t] == trace.steps[:t])
+    if not same:
+        raise TraceFormatError(f"run {trace.run_id}: run {found.run_id} is not its parent: the model, prompts or the "
+                               f"first {t} steps differ")
+    return found
+
+
 # ----- the one validator -----------------------------------------------------------------
 MAX_FILE_BYTES = 256 * 2**20
 MAX_ID = 2**31 - 1  # token ids, rows and positions are stored as int64 arrays
+RUN_ID_DIGITS = 16
 STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
 TOP_FIELDS = tuple(f.name for f in fields(Trace))
+V2_STEP_FIELDS = ("alt_tokens", "alt_probs", "ranks")
+V2_TOP_FIELDS = ("run_id", "parent")
+FIELDS_OF_VERSION = {1: (tuple(f for f in TOP_FIELDS if f not in V2_TOP_FIELDS),
+                         tuple(f for f in STEP_FIELDS if f not in V2_STEP_FIELDS)),
+                     2: (TOP_FIELDS, STEP_FIELDS)}  # schema version -> (trace fields, step fields)
 
 
 class _Check:
@@ -306,10 +363,11 @@ def validate_dict(d, source: str = "trace") -> None:
     """
     c = _Check(source)
     c.need(isinstance(d, dict) and "schema_version" in d, "file", "is not an SR-SMC trace: no schema_version field")
-    if type(d["schema_version"]) is not int or d["schema_version"] != SCHEMA_VERSION:
+    if type(d["schema_version"]) is not int or d["schema_version"] not in READABLE_VERSIONS:
         raise TraceFormatError(f"{source}: trace schema_version {_short(d['schema_version'])} is not supported "
-                               f"(this version reads {SCHEMA_VERSION})")
-    unknown = sorted(str(k) for k in d if k not in TOP_FIELDS)
+                               f"(this version reads {', '.join(map(str, READABLE_VERSIONS))})")
+    top_fields, step_fields = FIELDS_OF_VERSION[d["schema_version"]]
+    unknown = sorted(str(k) for k in d if k not in top_fields)
     c.need(not unknown, "trace", f"has unknown fields: {_clip(', '.join(unknown))}")
     c.obj(d, "trace", ("model", "config", "prompts", "prompt_ids", "initial", "prompt_width", "mask_id", "vocab",
                         "steps", "final"))
@@ -326,6 +384,8 @@ def validate_dict(d, source: str = "trace") -> None:
         elif type(value) in (int, float):
             c.need(math.isfinite(value), f"config.{key}", "must be finite")
     N = c.whole(config["n_particles"], "config.n_particles", 1, MAX_ID)
+    k = c.whole(config.get("top_k_alternatives", 0), "config.top_k_alternatives", 0, MAX_ID) \
+        if d["schema_version"] >= 2 else 0
     P = len(c.texts(d["prompts"], "prompts"))
     c.need(P >= 1, "prompts", "must hold at least one prompt")
     R = P * N
@@ -368,8 +428,8 @@ def validate_dict(d, source: str = "trace") -> None:
     committed = np.zeros(R, dtype=np.int64)  # generated positions each row at step t has committed
     for t, s in enumerate(steps, start=1):
         at = f"steps[{t - 1}]"
-        c.obj(s, at, STEP_FIELDS)
-        extra = sorted(str(k) for k in s if k not in STEP_FIELDS)
+        c.obj(s, at, step_fields)
+        extra = sorted(str(k) for k in s if k not in step_fields)
         c.need(not extra, at, f"has unknown fields: {_clip(', '.join(extra))}")
         c.need(type(s["step"]) is int and s["step"] == t, f"{at}.step",
                f"= {_short(s['step'])}: steps must be numbered 1, 2, 3, … (expected {t})")
@@ -382,6 +442,8 @@ def validate_dict(d, source: str = "trace") -> None:
         in_vocab(s["tokens"], f"{at}.tokens")
         c.need(mask not in s["tokens"], f"{at}.tokens", "must not commit the MASK token")
         c.floats(s["log_conf"], f"{at}.log_conf", n)
+        if d["schema_version"] >= 2:
+            _check_alternatives(c, s, at, n, k, in_vocab)
         c.floats(s["log_increment"], f"{at}.log_increment", R)
         c.floats(s["log_weight"], f"{at}.log_weight", R)
         ess = c.floats(s["ess"], f"{at}.ess", P)
@@ -402,6 +464,8 @@ def validate_dict(d, source: str = "trace") -> None:
            f"do not complete the run: the final particles committed {_short(sorted(set(committed.tolist()))[:4])} "
            f"of the {L - width} generated positions (a truncated trace?)")
 
+    if d["schema_version"] >= 2:
+        _check_run_identity(c, d, len(steps))
     final = c.obj(d["final"], "final", ("chosen", "texts"))
     c.ints(final["chosen"], "final.chosen", 0, N, P)
     texts = c.seq(final["texts"], "final.texts", P)
@@ -413,13 +477,61 @@ def validate_dict(d, source: str = "trace") -> None:
             c.floats(scores[p], f"final.scores[{p}]", N)
 
 
+def _check_alternatives(c: _Check, s: dict, at: str, n: int, k: int, in_vocab) -> None:
+    """Schema 2, one step's alternatives for its `n` commits: null when k = 0, else k token ids per commit inside
+    the vocabulary, k probabilities in [0, 1] per commit, most likely first, and a rank ≥ 1 per commit that agrees
+    with where the committed token stands among them (ties share the better rank, so a token left out of the
+    list may still rank ≤ k)."""
+    fields_ = [f"{at}.{name}" for name in V2_STEP_FIELDS]
+    if k == 0:
+        for name, where in zip(V2_STEP_FIELDS, fields_):
+            c.need(s[name] is None, where, "must be null: config.top_k_alternatives is 0")
+        return
+    for name, where in zip(V2_STEP_FIELDS, fields_):
+        c.need(s[name] is not None, where, f"is null but config.top_k_alternatives = {k}")
+    alt = c.ints(s["alt_tokens"], fields_[0], 0, MAX_ID + 1)
+    c.need(len(alt) == n * k, fields_[0], f"must hold k = {k} (config.top_k_alternatives) token ids per commit: "
+                                          f"{n * k} for {n} commits, not {len(alt)}")
+    in_vocab(alt, fields_[0])
+    probs = np.asarray(c.floats(s["alt_probs"], fields_[1], n * k), dtype=float).reshape(n, k)
+    c.need(bool(((probs >= 0) & (probs <= 1)).all()), fields_[1], "must hold probabilities in [0, 1]")
+    c.need(bool((np.diff(probs, axis=1) <= 0).all()), fields_[1], "must list each commit's alternatives most "
+                                                                 "likely first")
+    ranks = np.asarray(c.ints(s["ranks"], fields_[2], 1, MAX_ID + 1, n), dtype=np.int64)
+    where = np.asarray(alt, dtype=np.int64).reshape(n, k) == np.asarray(s["tokens"], dtype=np.int64)[:, None]
+    listed = where.any(axis=1)
+    c.need(bool((ranks[listed] <= where.argmax(axis=1)[listed] + 1).all()), fields_[2],
+           "must agree with the alternatives: a committed token listed at place i has rank ≤ i")
+
+
+def _check_run_identity(c: _Check, d: dict, n_steps: int) -> None:
+    """Schema 2: `run_id` is 16 hex digits; `parent` is null or {run_id: another run's id, step in [0, steps]}."""
+    def is_id(value) -> bool:
+        return isinstance(value, str) and len(value) == RUN_ID_DIGITS and all(ch in "0123456789abcdef" for ch in value)
+
+    c.need(is_id(d["run_id"]), "run_id", f"= {_short(d['run_id'])}: must be {RUN_ID_DIGITS} hex digits")
+    parent = d["parent"]
+    if parent is None:
+        return
+    c.obj(parent, "parent", ("run_id", "step"))
+    extra = sorted(str(key) for key in parent if key not in ("run_id", "step"))
+    c.need(not extra, "parent", f"has unknown fields: {_clip(', '.join(extra))}")
+    c.need(is_id(parent["run_id"]), "parent.run_id", f"= {_short(parent['run_id'])}: must be {RUN_ID_DIGITS} hex "
+                                                     "digits")
+    c.need(parent["run_id"] != d["run_id"], "parent.run_id", "must not be the run's own id")
+    c.whole(parent["step"], "parent.step", 0, n_steps + 1)
+
+
 class TraceRecorder:
     """Observer of `sampler.smc.decode`: turns each `StepInfo` into a `StepRecord`."""
 
-    def __init__(self, model, cfg, prompt_ids: list[list[int]], x0, prompt_width: int):
+    def __init__(self, model, cfg, prompt_ids: list[list[int]], x0, prompt_width: int, parent: dict | None = None,
+                 prefix: list[StepRecord] = ()):
+        """`parent` and `prefix` for a branch: its origin and the parent's steps up to the branch step."""
         self.model, self.cfg = model, cfg
         self.trace = Trace(model=model.name, config=cfg.to_dict(), prompts=list(cfg.prompts), prompt_ids=prompt_ids,
-                           initial=x0.tolist(), prompt_width=prompt_width, mask_id=model.mask_id, vocab={})
+                           initial=x0.tolist(), prompt_width=prompt_width, mask_id=model.mask_id, vocab={},
+                           steps=list(prefix), parent=parent)
 
     def __call__(self, info) -> None:
         host = info.to_host()  # the step's one device→host transfer, shared with `decode`
@@ -427,8 +539,10 @@ class TraceRecorder:
 
     def finish(self, result) -> Trace:
         t = self.trace
-        used = sorted({i for row in t.initial for i in row} | {i for s in t.steps for i in s.tokens})
+        used = sorted({i for row in t.initial for i in row} | {i for s in t.steps for i in s.tokens}
+                      | {i for s in t.steps for i in s.alt_tokens or ()})
         t.vocab = dict(zip(used, self.model.token_strings(used)))
         t.final = {"chosen": result.chosen, "scores": result.scores.tolist(), "texts": result.texts}
         t.stats = {"wall_time_s": result.wall_time_s, "forwards": result.forwards, "n_steps": result.n_steps}
+        t.run_id = content_id(t.to_dict())
         return t

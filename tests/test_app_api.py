@@ -71,3 +71,23 @@ def test_cancelling_a_run_stops_its_decode_within_a_second(app_server):
     while log.read_text().count("run cancelled") == before:  # the decode thread's last words
         assert time.monotonic() - cancelled < 1.0, "the decode still runs a second after the cancel"
         time.sleep(0.02)
+
+
+def test_branch_endpoint_continues_a_run_with_changed_settings(app_url):
+    import json
+
+    from sampler.config import SamplerConfig
+    from sampler.models import load_model
+    from sampler.smc import decode
+
+    parent = decode(load_model("austen-mdlm"), SamplerConfig(prompts=(SETTINGS["prompt"],), gen_length=16, steps=8,
+                                                             block_length=8, n_particles=3, seed=2)).trace
+    text = json.dumps(parent.to_dict())
+    out = client(app_url).predict(trace=text, step=4, settings={"temperature": 0.5}, api_name="/branch")
+    branch = Trace.from_dict(out["trace"])
+    assert branch.parent == {"run_id": parent.run_id, "step": 4} and branch.steps[:4] == parent.steps[:4]
+    assert branch.config["temperature"] == 0.5 and set(out["view"]["runs"]) == {"sr-smc"}
+    same = client(app_url).predict(trace=text, step=4, settings={}, api_name="/branch")["trace"]
+    assert Trace.from_dict(same).steps == parent.steps  # unchanged settings: the run again
+    with pytest.raises(gradio_client.exceptions.AppError, match="gen_length = 32: a branch cannot change it"):
+        client(app_url).predict(trace=text, step=4, settings={"gen_length": 32}, api_name="/branch")

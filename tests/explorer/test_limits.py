@@ -71,3 +71,27 @@ def test_traces_loaded_together_count_together():
 def test_every_allowed_run_loads_back():
     """A Run's traces together cost at most the request's estimate, so max_trace_cost ≥ max_cost loads them."""
     assert Limits().max_trace_cost >= Limits().max_cost
+
+
+def test_recorded_alternatives_count_where_a_trace_has_few_steps():
+    """k alternatives per commit cost ALTERNATIVE_CELLS each: nothing for schema 1, most for one-step traces."""
+    from explorer.limits import ALTERNATIVE_CELLS
+    trace = synthetic_trace(4, 100, 1)
+    plain = Limits().trace_cost([trace])
+    trace.config["top_k_alternatives"] = 5
+    assert Limits().trace_cost([trace]) == plain + int(4 * 100 * 5 * ALTERNATIVE_CELLS)
+
+
+def test_every_allowed_run_with_the_most_alternatives_loads_back():
+    """A Run's traces cost at most (1 + ALTERNATIVE_CELLS · k) × its estimate (k per commit, ≤ one commit per cell
+    and step), which the default limits leave room for at the largest k."""
+    from explorer.limits import ALTERNATIVE_CELLS
+    from sampler.config import MAX_ALTERNATIVES
+    from sampler.models.toy import BigramToy
+    from sampler.smc import decode
+    factor = 1 + ALTERNATIVE_CELLS * MAX_ALTERNATIVES
+    assert Limits().max_cost * factor <= Limits().max_trace_cost
+    req = request(model="toy", prompt="the cat", n_particles=4, gen_length=16, steps=1, block_length=16,
+                  top_k_alternatives=MAX_ALTERNATIVES, best_of_n=True)
+    traces = [decode(BigramToy(), cfg).trace for cfg in req.configs("cpu").values()]
+    assert Limits().request_cost(req, 2) < Limits().trace_cost(traces) <= Limits().request_cost(req, 2) * factor

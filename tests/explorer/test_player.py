@@ -37,6 +37,28 @@ def test_payload_carries_each_trace_and_is_json(smc_trace, greedy_trace):
     assert payload({}) == {"version": 1, "live": False, "notes": [], "runs": {}}
 
 
+def test_payload_carries_alternatives_and_the_branch_origin(smc_trace, tmp_path):
+    from sampler.branch import BranchStart, branch_config
+    from sampler.models.toy import BigramToy
+    from sampler.smc import decode
+
+    run = payload({"sr-smc": smc_trace})["runs"]["sr-smc"]
+    assert run["what_if"] == {"run_id": smc_trace.run_id, "alternatives": 5, "alternatives_recorded": True,
+                              "branch": None}
+    assert [s["alt_tokens"] for s in run["steps"]] == [s.alt_tokens for s in smc_trace.steps]
+    branch = decode(BigramToy(), branch_config(smc_trace, temperature=0.5), start=BranchStart.at(smc_trace, 6)).trace
+    assert payload({"sr-smc": branch})["runs"]["sr-smc"]["what_if"]["branch"] == {"parent": smc_trace.run_id,
+                                                                                  "step": 6}
+    old = smc_trace.to_dict()
+    old.pop("run_id"), old.pop("parent"), old["config"].pop("top_k_alternatives")
+    for s in old["steps"]:
+        for key in ("alt_tokens", "alt_probs", "ranks"):
+            s.pop(key)
+    (tmp_path / "v1.json").write_text(json.dumps({**old, "schema_version": 1}))
+    what_if = payload({"sr-smc": Trace.load(tmp_path / "v1.json")})["runs"]["sr-smc"]["what_if"]
+    assert what_if["alternatives"] == 0 and what_if["alternatives_recorded"] is False
+
+
 def test_payload_of_a_run_still_sampling(smc_trace):
     partial = record()
     partial.steps, partial.final = partial.steps[:5], {}

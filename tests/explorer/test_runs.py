@@ -22,3 +22,16 @@ def test_single_prompt_extracts_one_group():
             np.testing.assert_array_equal(part.tokens, full.tokens[trace.rows_of(p)])
             np.testing.assert_array_equal(part.inherited, full.inherited[trace.rows_of(p)])
         assert sub.final["texts"] == [trace.final["texts"][p]]
+
+
+def test_single_prompt_keeps_each_commits_alternatives():
+    trace = record(prompts=("the cat", "a dog sat"), n_particles=3, top_k_alternatives=4)
+    k = 4
+    for p in range(2):
+        sub = single_prompt(trace, p)
+        for full, part in zip(trace.steps, sub.steps, strict=True):
+            keep = [i for i, r in enumerate(full.rows) if r // 3 == p]
+            assert part.ranks == [full.ranks[i] for i in keep]
+            assert part.alt_tokens == [full.alt_tokens[i * k + j] for i in keep for j in range(k)]
+            assert part.alt_probs == [full.alt_probs[i * k + j] for i in keep for j in range(k)]
+        assert sub.run_id == trace.run_id

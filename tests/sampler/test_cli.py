@@ -125,3 +125,33 @@ def test_unknown_model_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
     assert "--model" in proc.stderr and "no-such-model" in proc.stderr
+
+
+def test_branch_from_a_trace_with_changed_settings(tiny_austen_folder, tmp_path, capsys):
+    common = ["--model", str(tiny_austen_folder), "--out", str(tmp_path)]
+    run_cli(capsys, *common, "--prompt", "Emma said", "--n-particles", "3", "--temperature", "0.5", *SMALL)
+    parent = Trace.load(tmp_path / "sr-smc.json")
+    out = run_cli(capsys, *common, "--branch-from", str(tmp_path / "sr-smc.json"), "--at-step", "3",
+                  "--temperature", "1.0", "--no-repeat-ngram", "2").out  # 1.0 is the default: given, so a change
+    assert f"branch of run {parent.run_id}" in out and "temperature=1.0" in out and "no_repeat_ngram=2" in out
+    branch = Trace.load(tmp_path / f"sr-smc-branch-{parent.run_id}-at-3.json")
+    assert branch.parent == {"run_id": parent.run_id, "step": 3} and branch.steps[:3] == parent.steps[:3]
+    assert branch.config["temperature"] == 1.0 and branch.config["n_particles"] == 3
+    assert branch.config["seed"] == 1 and branch.config["gen_length"] == 8  # the rest as recorded
+    # nothing changed: the same run again
+    run_cli(capsys, *common, "--branch-from", str(tmp_path / "sr-smc.json"), "--at-step", "0")
+    again = Trace.load(tmp_path / f"sr-smc-branch-{parent.run_id}-at-0.json")
+    assert again.steps == parent.steps and again.final == parent.final
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--branch-from needs --at-step"),
+    (["--at-step", "8"], r"--at-step: step 8: a branch starts after a step in \[0, 7\]"),
+    (["--at-step", "2", "--gen-length", "16"], "gen_length = 16: a branch cannot change it"),
+    (["--at-step", "2", "--prompt", "Emma"], "--prompt: a branch continues the trace's prompts"),
+])
+def test_branch_mistakes_are_one_line_errors(tiny_austen_folder, tmp_path, capsys, extra, message):
+    run_cli(capsys, "--model", str(tiny_austen_folder), "--prompt", "Emma said", "--out", str(tmp_path), *SMALL)
+    err = cli_error(capsys, "--model", str(tiny_austen_folder), "--out", str(tmp_path),
+                    "--branch-from", str(tmp_path / "sr-smc.json"), *extra)
+    assert message in err or __import__("re").search(message, err), err

@@ -323,3 +323,24 @@ def test_overlapping_each_step_with_the_next_changes_nothing(policy):
     with pytest.raises(FloatingPointError, match="NaN"):
         decode(FixedLogits(torch.tensor([0.0, float("nan")])), SamplerConfig(prompts=("0",), gen_length=4, steps=4),
                overlap=True)
+
+
+@pytest.mark.parametrize("policy", ["topk", "threshold", "random"])
+def test_recording_alternatives_is_an_observer(policy):
+    """The same seed gives the same tokens, weights and ancestors with alternatives on (k = 5) or off."""
+    c = cfg(policy=policy, n_particles=4, ess_threshold=0.9, repetition_penalty=1.3, no_repeat_ngram=2, threshold=0.3)
+    on, off = decode(BigramToy(scale=3.0), c).trace, decode(BigramToy(scale=3.0), c.replace(top_k_alternatives=0)).trace
+    assert on.alternatives_k == 5 and off.alternatives_k == 0
+    assert any(any(s.resampled) for s in on.steps)
+    for a, b in zip(on.steps, off.steps, strict=True):
+        assert (a.rows, a.positions, a.tokens, a.log_conf) == (b.rows, b.positions, b.tokens, b.log_conf)
+        assert (a.log_weight, a.ess, a.ancestors) == (b.log_weight, b.ess, b.ancestors)
+        assert b.alt_tokens is None and len(a.ranks) == len(a.tokens)
+
+
+def test_alternatives_are_clipped_to_a_small_vocabulary():
+    model = FixedLogits(torch.tensor([2.0, 1.0, 0.5]))  # 3 drawable tokens and MASK
+    trace = decode(model, cfg(prompts=("0 1",), top_k_alternatives=5, n_particles=2)).trace
+    assert trace.alternatives_k == model.vocab_size == 4
+    step = trace.steps[0]
+    assert step.alt_tokens[:4] == [0, 1, 2, model.mask_id] and step.alt_probs[3] == 0.0  # MASK: never drawn

@@ -226,3 +226,100 @@ def test_a_saved_run_replays_the_live_run_at_every_step(policy, resample_when, n
     final = loaded.state_at(loaded.n_steps)
     np.testing.assert_array_equal(final.tokens, result.sequences.numpy())
     assert not final.masked[:, loaded.prompt_width:].any()
+
+
+# ----- schema 2: alternatives, run id, parent ----------------------------------------------------------------
+def as_schema_1(d: dict) -> dict:
+    """A schema 2 trace dict as the schema 1 writer wrote it: no alternatives, run id or parent."""
+    d = json.loads(json.dumps(d))
+    for key in ("run_id", "parent"):
+        d.pop(key)
+    for s in d["steps"]:
+        for key in ("alt_tokens", "alt_probs", "ranks"):
+            s.pop(key)
+    d["config"].pop("top_k_alternatives")
+    d["schema_version"] = 1
+    return d
+
+
+def test_schema_1_files_still_load_without_alternatives(trace, tmp_path):
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(as_schema_1(trace.to_dict())))
+    old = Trace.load(path)
+    assert old.schema_version == 2 and old.alternatives_k == 0 and old.parent is None
+    assert all(s.alt_tokens is None and s.ranks is None for s in old.steps)
+    assert len(old.run_id) == 16 and old.run_id != trace.run_id
+    assert [s.tokens for s in old.steps] == [s.tokens for s in trace.steps]
+    np.testing.assert_array_equal(old.state_at(old.n_steps).tokens, trace.state_at(trace.n_steps).tokens)
+    assert Trace.load(old.save(tmp_path / "v2.json")) == old  # saved again as schema 2, it reads back the same
+
+
+def test_the_run_id_is_deterministic_and_names_the_content(trace):
+    c = SamplerConfig(prompts=("the cat", "a dog"), gen_length=24, steps=12, block_length=8, n_particles=6,
+                      temperature=1.0, ess_threshold=0.8, seed=7)
+    assert decode(BigramToy(scale=3.0), c).trace.run_id == trace.run_id
+    assert decode(BigramToy(scale=3.0), c.replace(seed=8)).trace.run_id != trace.run_id
+    assert trace.parent is None
+
+
+def test_alternatives_cover_every_commit_and_agree_with_it(trace):
+    k = trace.alternatives_k
+    assert k == 5
+    for s in trace.steps:
+        n = len(s.tokens)
+        assert len(s.alt_tokens) == n * k and len(s.alt_probs) == n * k and len(s.ranks) == n
+        alt = np.asarray(s.alt_tokens).reshape(n, k)
+        probs = np.asarray(s.alt_probs).reshape(n, k)
+        assert (np.diff(probs, axis=1) <= 0).all()
+        for i, (token, rank, c) in enumerate(zip(s.tokens, s.ranks, np.exp(s.log_conf))):
+            if token in alt[i]:  # listed with p = its confidence c, at its rank or after tokens tied with it
+                j = list(alt[i]).index(token)
+                assert probs[i, j] == pytest.approx(c, rel=1e-3) and rank <= j + 1
+                assert probs[i, rank - 1] == pytest.approx(c, rel=1e-3)
+            else:  # every listed token at least as likely; tied with the last when its rank is ≤ k
+                assert rank > k or probs[i, -1] == pytest.approx(c, rel=1e-3)
+                assert probs[i, -1] >= c * (1 - 1e-3)
+        assert set(s.alt_tokens) <= set(trace.vocab)
+
+
+def hostile(fn):
+    return edit(fn)
+
+
+@pytest.mark.parametrize("change, field", [
+    (hostile(lambda d: d["steps"][0]["alt_tokens"].__setitem__(0, 9999)),
+     r"steps\[0\].alt_tokens holds token ids outside the vocabulary"),
+    (hostile(lambda d: d["steps"][0]["alt_tokens"].__setitem__(0, -1)), r"steps\[0\].alt_tokens must hold numbers"),
+    (hostile(lambda d: d["steps"][1]["alt_probs"].__setitem__(0, 1.5)), r"steps\[1\].alt_probs must hold probabilit"),
+    (hostile(lambda d: d["steps"][1]["alt_probs"].__setitem__(4, -0.1)), r"steps\[1\].alt_probs must hold probabil"),
+    (hostile(lambda d: d["steps"][1]["alt_probs"].__setitem__(0, float("nan"))), r"steps\[1\].alt_probs .*finite"),
+    (hostile(lambda d: d["steps"][1]["alt_probs"].__setitem__(4, 0.99)), r"alt_probs must list .* most likely first"),
+    (hostile(lambda d: d["config"].update(top_k_alternatives=4)), r"steps\[0\].alt_tokens must hold k = 4"),
+    (hostile(lambda d: d["config"].update(top_k_alternatives=0)), r"steps\[0\].alt_tokens must be null"),
+    (hostile(lambda d: d["config"].update(top_k_alternatives=-2)), r"config.top_k_alternatives = -2"),
+    (hostile(lambda d: d["steps"][2].update(alt_probs=None)), r"steps\[2\].alt_probs is null but"),
+    (hostile(lambda d: d["steps"][2]["ranks"].__setitem__(0, 0)), r"steps\[2\].ranks must hold numbers in \[1,"),
+    (hostile(lambda d: d["steps"][2]["ranks"].pop()), r"steps\[2\].ranks must have"),
+    (hostile(lambda d: d["steps"][2]["ranks"].__setitem__(0, 6) if d["steps"][2]["ranks"][0] == 1 else
+             d["steps"][2]["ranks"].__setitem__(0, 1)), r"ranks must agree with the alternatives"),
+    (hostile(lambda d: d.update(run_id="not-an-id")), r"run_id = 'not-an-id': must be 16 hex digits"),
+    (hostile(lambda d: d.update(parent={"run_id": "0123456789abcdeg", "step": 1})), r"parent.run_id = .* hex"),
+    (hostile(lambda d: d.update(parent={"run_id": d["run_id"], "step": 1})), r"parent.run_id must not be the run's"),
+    (hostile(lambda d: d.update(parent={"run_id": "0123456789abcdef", "step": 99})), r"parent.step = 99"),
+    (hostile(lambda d: d.update(parent={"run_id": "0123456789abcdef"})), r"parent lacks step"),
+    (hostile(lambda d: d.update(parent=[1])), r"parent must be an object"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_hostile_schema_2_fields_are_named_format_errors(trace, tmp_path, change, field):
+    d = change(json.loads(json.dumps(trace.to_dict())))
+    path = tmp_path / "upload.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(TraceFormatError, match=field):
+        Trace.load(path)
+
+
+def test_a_schema_1_file_may_not_carry_schema_2_fields(trace, tmp_path):
+    d = as_schema_1(trace.to_dict())
+    d["steps"][0]["ranks"] = [1] * len(d["steps"][0]["tokens"])
+    (tmp_path / "v1.json").write_text(json.dumps(d))
+    with pytest.raises(TraceFormatError, match=r"steps\[0\] has unknown fields: ranks"):
+        Trace.load(tmp_path / "v1.json")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sampler.unmasking import (draw_candidates, ngram_bans, penalise_repeats, present_tokens, select_commits,
-                               transfer_counts)
+                               top_alternatives, transfer_counts)
 
 
 def uniform(*shape: int) -> torch.Tensor:
@@ -128,3 +128,22 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
     present = present_tokens(torch.tensor([[0, 1, 9]]), torch.tensor([[True, True, False]]), 3)
     assert present.tolist() == [[True, True, False]]
     assert penalise_repeats(logits, present, 2.0).tolist() == [[1.0, -4.0, 1.0]]
+
+
+@pytest.mark.parametrize("temperature, confidence", [(1.0, "untempered"), (0.5, "untempered"), (0.5, "tempered"),
+                                                     (0.0, "tempered")])
+def test_top_alternatives_are_the_proposals_most_likely_tokens(temperature, confidence):
+    gen = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(64, 50, generator=gen)
+    logits[:, 7] = -torch.inf  # a token that cannot be drawn (MASK)
+    tokens, log_c = draw_candidates(logits.clone(), temperature, confidence, torch.rand(64, generator=gen))
+    alternatives, probs, rank = top_alternatives(logits, tokens, log_c, temperature, confidence, 5)
+    scale = temperature if confidence == "tempered" and temperature > 0 else 1.0
+    reference = torch.softmax(logits.double() / scale, dim=-1)  # the distribution c is read from
+    order = reference.argsort(dim=-1, descending=True)
+    assert torch.equal(alternatives, order[:, :5])
+    torch.testing.assert_close(probs.double(), reference.gather(1, alternatives), rtol=1e-4, atol=1e-7)
+    expected_rank = (reference > reference.gather(1, tokens[:, None])).sum(-1) + 1
+    assert torch.equal(rank, expected_rank)
+    if temperature == 0:
+        assert (rank == 1).all()
