@@ -20,8 +20,9 @@ The numbers are drawn on the CPU (Mersenne Twister) whatever the device, then co
 draw: the same seed gives the same uniforms on a CPU and a GPU. A step's draws are O(P·N·block) numbers, not
 O(vocabulary): the loop over prompts is only over these small draws, the maths stays batched.
 
-Where the schedule is fixed (top-k and random policies) a prompt's trace is the same alone or in any batch. Under
-the threshold policy a batch keeps a block open until every prompt has finished it, so the step numbers (and
+Where the schedule is fixed (top-k and random policies) a prompt's trace is the same alone or in any batch, as
+far as the model's logits are (exactly with float32 weights; in bfloat16 the left padding of a batch changes
+them by rounding, which can flip a draw). Under the threshold policy a batch keeps a block open until every prompt has finished it, so the step numbers (and
 the steps recorded) of one prompt can depend on its batch-mates.
 """
 import hashlib

@@ -10,9 +10,8 @@ from sampler.models import load_model
 def test_tiny_mode_writes_loads_and_times_every_n(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(gpu, "SHARD_BYTES", 8192)  # several shards, as the 8 B checkpoint has
     folder, out = tmp_path / "llada", tmp_path / "gpu.json"
-    argv = ["--size", "tiny", "--device", "cpu", "--gen-length", "32", "--ns", "1,2", "--repeats", "1",
-            "--folder", str(folder), "--out", str(out)]
-    main(argv)
+    main(["--size", "tiny", "--device", "cpu", "--gen-length", "32", "--ns", "1,2", "--repeats", "1",
+          "--folder", str(folder), "--out", str(out)])
     printed = capsys.readouterr().out
     assert "greedy / minimal loop at N = 1" in printed and "written" in printed
     saved = json.loads(out.read_text())
@@ -22,4 +21,4 @@ def test_tiny_mode_writes_loads_and_times_every_n(tmp_path, capsys, monkeypatch)
         assert r["steps"] == 4 and r["block"] == 32
     assert len(list(folder.glob("model-*.safetensors"))) > 2
     assert load_model(str(folder)).net.embed_tokens.weight.shape == (48, 32)  # the tiny LLaDA in the hub layout
-    assert main(argv)["reused"]  # a second run reuses the folder
+    assert gpu.write_checkpoint(folder, "tiny", "cpu")["reused"]  # a second run reuses the folder
