@@ -70,7 +70,7 @@ def synthetic_trace(n_particles: int, length: int, n_steps: int, vocab: int = 81
                                 log_conf=(-rng.random(N * len(pos))).tolist(), log_increment=log_w, log_weight=log_w,
                                 ess=[1.5], resampled=[t < T], ancestors=[rng.integers(0, N, N).tolist()] if t < T else None))
     used = sorted({tok for s in steps for tok in s.tokens} | {vocab - 1})
-    config = {"n_particles": N, "gen_length": L, "steps": T, "block_length": L, "policy": "topk", "method": "smc",
+    config = {"n_particles": N, "gen_length": L, "steps": min(T, L), "block_length": L, "policy": "topk", "method": "smc",
               "seed": seed, "prompts": [""]}
     return Trace(model="synthetic", config=config, prompts=[""], prompt_ids=[[]], initial=[[vocab - 1] * L],
                  prompt_width=0, mask_id=vocab - 1, vocab={i: f"w{i}" for i in used}, steps=steps,
