@@ -27,7 +27,7 @@ from explorer import io
 from explorer.limits import Limits
 from explorer.payload import payload
 from explorer.player import export_html, player
-from explorer.request import APP_FIXED
+from explorer.request import APP_FIXED, strict_numbers
 from explorer.runs import LABELS, ROLES, role_of
 from sampler.config import SWITCH, SamplerConfig
 from sampler.trace import Trace, TraceFormatError
@@ -342,6 +342,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                        **{f.name: k for f, k in zip(beyond, knobs)})
         names = list(by_name)  # also the API's parameter names, in this order
         settings = [by_name[n] for n in names]
+        strict_numbers(by_name, lambda message: gr.Error(html.escape(message, quote=False)))  # raw API values
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
         def loaded(traces: dict[str, Trace], notes=()):
