@@ -490,22 +490,41 @@ def _check_steps(c: _Check, steps: list, P: int, N: int, L: int, width: int, mas
     for name, check in checks.items():
         _check_step_values(c, steps, name, check)
 
-    # completeness: commits per row, carried through each resampling in order
-    committed = np.zeros(R, dtype=np.int64)  # generated positions each row has committed so far
-    identity, done = list(range(N)), 0
-    for t in [*resampling, len(steps)]:
-        pending = list(itertools.chain.from_iterable(s["rows"] for s in steps[done:t + 1]))
-        committed += np.bincount(np.asarray(pending, dtype=np.int64), minlength=R)
-        done = t + 1
-        if t == len(steps):
-            break
+    # ancestors of the steps that resampled: structure step by step, values once
+    identity = list(range(N))
+    for t in resampling:
         at = f"steps[{t}].ancestors"
         ancestors = c.seq(steps[t]["ancestors"], at, P)
         for p, a in enumerate(ancestors):
-            c.ints(a, f"{at}[{p}]", 0, N, N)
+            if type(a) is not list or len(a) != N:
+                c.seq(a, f"{at}[{p}]", N)
+    flat = list(itertools.chain.from_iterable(itertools.chain.from_iterable(steps[t]["ancestors"] for t in resampling)))
+    try:
+        c.int_values(flat, "steps", 0, N)
+    except TraceFormatError:
+        for t in resampling:
+            for p, a in enumerate(steps[t]["ancestors"]):
+                c.ints(a, f"steps[{t}].ancestors[{p}]", 0, N, N)
+        raise
+    for t in resampling:
+        for p, a in enumerate(steps[t]["ancestors"]):
             if not steps[t]["resampled"][p] and a != identity:
-                c.fail(f"{at}[{p}]", "must be the identity where the prompt did not resample")
-        committed = committed[(np.asarray(ancestors, dtype=np.int64) + N * np.arange(P)[:, None]).ravel()]
+                c.fail(f"steps[{t}].ancestors[{p}]", "must be the identity where the prompt did not resample")
+
+    # completeness: commits per (step, row) in one count, carried through each resampling in order
+    T = len(steps)
+    step_of = np.repeat(np.arange(T, dtype=np.int64), [len(s["rows"]) for s in steps])
+    all_rows = np.fromiter(itertools.chain.from_iterable(s["rows"] for s in steps), dtype=np.int64,
+                           count=len(step_of))
+    per_step = np.bincount(step_of * R + all_rows, minlength=T * R).reshape(T, R)
+    offsets = N * np.arange(P)[:, None]
+    gathers = np.asarray(flat, dtype=np.int64).reshape(len(resampling), P, N) + offsets
+    committed = np.zeros(R, dtype=np.int64)  # generated positions each row has committed so far
+    done = 0
+    for k, t in enumerate(resampling):
+        committed = (committed + per_step[done:t + 1].sum(axis=0))[gathers[k].ravel()]
+        done = t + 1
+    committed += per_step[done:].sum(axis=0)
     if not (committed == L - width).all():
         c.fail("steps", f"do not complete the run: the final particles committed "
                         f"{_short(sorted(set(committed.tolist()))[:4])} of the {L - width} generated positions "
