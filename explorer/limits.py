@@ -72,6 +72,9 @@ class Limits:
     max_prompt_chars: int = 2000
     max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
     max_trace_cost: int = 500_000  # cell-steps of the traces loaded together (uploads, examples)
+    max_upload_bytes: int = 20 * 2**20  # one trace file
+    max_upload_files: int = 3  # files per upload (one per kind of run); one upload request carries at most
+    # max_upload_files × max_upload_bytes (`upload_request_bytes`)
     max_text_chars: int = 2_000_000  # characters of text of the traces loaded together (scored on the server)
     max_draw_rows: int = 256  # particles the browser player draws in one run (the CLI's N = 256 fits)
     max_draw_cells: int = 600_000  # cells of one frame of one run: N × L + N × T + L × T (`draw_cells`)
@@ -126,6 +129,11 @@ class Limits:
                 f"--max-trace-cost {estimate} to load them")
         for t in traces:
             self.check_draw(t.n_particles, t.length, t.n_steps)
+
+    @property
+    def upload_request_bytes(self) -> int:
+        """The most one upload request may carry: its files and the form's own bytes."""
+        return self.max_upload_files * self.max_upload_bytes + 2**16
 
     def browser_budget(self) -> dict:
         """The player's drawing budget as numbers (for the page and the HTML export)."""
