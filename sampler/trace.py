@@ -23,11 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    import orjson
-except ImportError:  # the standard library parses the same files, more slowly
-    orjson = None
-
 SCHEMA_VERSION = 1
 
 
@@ -270,13 +265,9 @@ def read_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
 
 
 def parse_json(data: bytes):
-    """JSON bytes to Python values: orjson when it accepts them (fast), else the standard library, which
-    also reads NaN, Infinity and lone surrogates so the validator can name the field that holds them."""
-    if orjson is not None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+    """JSON bytes to Python values with the standard library, which reads NaN, Infinity and lone surrogates
+    (so the validator can name the field that holds them) and raises RecursionError on deep nesting (orjson
+    3.8 crashes the process on 200,000 nested brackets)."""
     return json.loads(data.decode("utf-8"))
 
 
