@@ -108,6 +108,8 @@ class Limits:
                 f"best-of-N and the repetition controls included); this app allows {self.max_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. "
                 "Lower N, steps or gen length, or turn best-of-N off; on a machine with a GPU start the app "
                 f"with --max-cost {estimate}")
+        cfg = request.configs("cpu")["sr-smc"]
+        self.check_draw(cfg.n_particles, prompt_tokens + cfg.gen_length, cfg.planned_steps)
 
     def trace_cost(self, traces) -> int:
         """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length."""
