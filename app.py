@@ -43,6 +43,9 @@ except ImportError:
         return fn
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+SAFE_INT = 2**53 - 1  # limits reach the page's config as JavaScript numbers: exact up to here
+MAX_PARTICLES_FLAG = 100_000  # the largest --max-particles (a slider's range in the page)
+MAX_GEN_LENGTH_FLAG = 1_000_000
 
 
 class Cancelled(Exception):
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     def whole(lo: int, hi: int | None = None):
         def parse(text: str) -> int:
             try:
-                value = int(text)
+                value = int(text) if len(text) <= 32 else None
             except ValueError:
                 value = None
             if value is None or value < lo or (hi is not None and value > hi):
@@ -269,13 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-concurrent-runs", type=whole(1, 64), default=1, help="sampling jobs run at once")
     ap.add_argument("--threads", type=whole(0, 1024), default=1,
                     help="torch CPU threads (default 1: leaves a core to playback; 0 = torch's default)")
-    ap.add_argument("--max-cost", type=whole(1), default=defaults.max_cost,
+    ap.add_argument("--max-cost", type=whole(1, SAFE_INT), default=defaults.max_cost,
                     help="largest Run in cell-steps (rows × steps × sequence length, all its runs); the default "
                          "takes ≤ 60 s on a 2-core CPU: raise it on a GPU")
-    ap.add_argument("--max-trace-cost", type=whole(1), default=defaults.max_trace_cost,
+    ap.add_argument("--max-trace-cost", type=whole(1, SAFE_INT), default=defaults.max_trace_cost,
                     help="largest replay of loaded traces, in the same cell-steps")
-    ap.add_argument("--max-particles", type=whole(2), default=defaults.max_particles, help="largest N offered")
-    ap.add_argument("--max-gen-length", type=whole(1), default=defaults.max_gen_length,
+    ap.add_argument("--max-particles", type=whole(2, MAX_PARTICLES_FLAG), default=defaults.max_particles,
+                    help="largest N offered")
+    ap.add_argument("--max-gen-length", type=whole(1, MAX_GEN_LENGTH_FLAG), default=defaults.max_gen_length,
                     help="longest generation offered")
     args = ap.parse_args(argv)
     if args.threads:

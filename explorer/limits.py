@@ -1,23 +1,31 @@
-"""The app's limits: one cost model for a sampling request and for an uploaded trace, checked first.
+"""The app's limits: one cost model for everything a request or a file can make the machine do, checked first.
 
 Cost unit: the **cell-step** = one sequence position of one row at one step. A run of R rows
-(prompts × particles) over T steps on sequences of L positions costs R × T × L:
+(prompts × particles) over T steps on sequences of L positions costs R × T × L, times what the
+knobs add per cell:
 
 - sampling: every step is one forward over R × L positions, so a Run press costs the sum
   over its runs — greedy (1 row), SR-SMC (N rows) and best-of-N (N rows) — of
-  rows × planned steps × (prompt tokens + gen length); the threshold policy plans up to
-  gen length steps;
-- playback: replaying a trace to step t touches R × L cells per step, and one frame draws
-  N × L canvas cells, N × T tree nodes and L × T heatmap cells, each at most R × T × L.
+  rows × planned steps × (prompt tokens + gen length) × `knob_factor`; the threshold policy
+  plans up to gen length steps; `no_repeat_ngram = n` adds the work of its window contexts,
+  O(min(n, L − n + 1)) per cell (`sampler.unmasking.ngram_bans`), counted as
+  1 + min(n, L − n + 1) / NGRAM_CELLS per cell; `repetition_penalty` adds REPETITION_FACTOR;
+  policies, schemes, confidence and the final pick cost the same per cell;
+- server replay of loaded traces: R × L cells per step (`max_trace_cost`), and the text they
+  carry (prompts, final texts, token strings: `max_text_chars`), which the server scores;
+- drawing in the browser (`browser_budget`, `check_draw`): one frame draws N × L canvas
+  cells, N × T tree nodes and L × T heatmap cells (`max_draw_cells`), at most
+  `max_draw_rows` particles, and the answer diff compares at most `max_diff_words` words
+  (longer texts are shown without a diff). A trace over the drawing budget is refused by
+  name before it is sent to the browser.
 
 `max_cost` bounds a sampling request and `max_trace_cost` the traces loaded together. The
 defaults were measured by `python -m tools.measure_limits` on this project's 2-core AMD EPYC
-box (no GPU), default model, one torch thread: Runs at the limit (N = 64 short, N = 2 with a
-512-token block, the threshold policy, N = 16 in blocks) took 10–25 s of CPU time, under the
-60 s target with room for a busy machine; the largest uploads load, replay and become the
-player's JSON in ≤ 3 s of server CPU. A GPU host raises them with
-`python app.py --max-cost ... --max-trace-cost ...`.
+box (no GPU), default model, one torch thread, over a grid of every knob; the README states
+the worst CPU seconds per Run (target ≤ 60 s) and per upload (target ≤ 3 s). A GPU host raises
+them with `python app.py --max-cost ... --max-trace-cost ...`.
 """
+import math
 from dataclasses import dataclass
 
 from explorer.request import RunRequest
@@ -27,6 +35,10 @@ TIME_LIMIT_S = 60  # what the default limits are measured against, on this proje
 # bytes of JSON against ~35 per cell of a one-step trace, and checked more closely); it matters only for traces of
 # few steps. Measured: the largest one-step upload (N = 64, k = 5) then loads in about the time of one without.
 ALTERNATIVE_CELLS = 0.4
+
+UPLOAD_LIMIT_S = 3  # server CPU per accepted upload, same box
+NGRAM_CELLS = 256  # no_repeat_ngram with min(n, L-n+1) = NGRAM_CELLS costs as much again as the forward, per cell
+REPETITION_FACTOR = 1.1  # repetition_penalty > 1: one more pass over each candidate's logits
 
 
 def cost(rows: int, steps: int, length: int) -> int:
@@ -38,6 +50,27 @@ def alternatives_cost(rows: int, generated: int, k: int) -> int:
     """Cell-steps of the alternatives a run records: `ALTERNATIVE_CELLS` per alternative of every commit."""
     return int(rows * generated * k * ALTERNATIVE_CELLS)
 
+def knob_factor(no_repeat_ngram: int, repetition_penalty: float, length: int) -> float:
+    """How many cell-steps one cell of a step costs with these repetition controls (1 with both off)."""
+    factor = 1.0
+    if no_repeat_ngram:
+        factor += max(0, min(no_repeat_ngram, length - no_repeat_ngram + 1)) / NGRAM_CELLS
+    if repetition_penalty > 1:
+        factor *= REPETITION_FACTOR
+    return factor
+
+
+def draw_cells(n_particles: int, length: int, steps: int) -> int:
+    """Cells one frame of the player draws for a run: canvas N × L, genealogy N × T, heatmap L × T."""
+    return n_particles * length + n_particles * steps + length * steps
+
+
+def text_chars(trace) -> int:
+    """Characters of text a trace carries: model, prompts, final texts and token strings."""
+    final = trace.final.get("texts", [])
+    return (len(trace.model) + sum(map(len, trace.prompts)) + sum(len(t) for texts in final for t in texts)
+            + sum(map(len, trace.vocab.values())))
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -48,12 +81,21 @@ class Limits:
     max_prompt_chars: int = 2000
     max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
     max_trace_cost: int = 500_000  # cell-steps of the traces loaded together (uploads, examples)
+    max_upload_bytes: int = 20 * 2**20  # one trace file
+    max_upload_files: int = 3  # files per upload (one per kind of run); one upload request carries at most
+    # max_upload_files × max_upload_bytes (`upload_request_bytes`)
+    max_text_chars: int = 2_000_000  # characters of text of the traces loaded together (scored on the server)
+    max_draw_rows: int = 256  # particles the browser player draws in one run (the CLI's N = 256 fits)
+    max_draw_cells: int = 600_000  # cells of one frame of one run: N × L + N × T + L × T (`draw_cells`)
+    max_diff_words: int = 20_000  # words the answer diff compares (both texts together); longer: no diff
 
     def request_cost(self, request: RunRequest, prompt_tokens: int) -> int:
         """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""
         total = 0
         for cfg in request.configs("cpu").values():
-            total += cost(len(cfg.prompts) * cfg.n_particles, cfg.planned_steps, prompt_tokens + cfg.gen_length)
+            length = prompt_tokens + cfg.gen_length
+            cells = cost(len(cfg.prompts) * cfg.n_particles, cfg.planned_steps, length)
+            total += math.ceil(cells * knob_factor(cfg.no_repeat_ngram, cfg.repetition_penalty, length))
         return total
 
     def check_request(self, request: RunRequest, prompt_tokens: int) -> None:
@@ -72,9 +114,11 @@ class Limits:
         if estimate > self.max_cost:
             raise ValueError(
                 f"this Run would cost {estimate:,} cell-steps (rows × steps × sequence length, greedy and "
-                f"best-of-N included); this app allows {self.max_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. "
+                f"best-of-N and the repetition controls included); this app allows {self.max_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. "
                 "Lower N, steps or gen length, or turn best-of-N off; on a machine with a GPU start the app "
                 f"with --max-cost {estimate}")
+        cfg = request.configs("cpu")["sr-smc"]
+        self.check_draw(cfg.n_particles, prompt_tokens + cfg.gen_length, cfg.planned_steps)
 
     def trace_cost(self, traces) -> int:
         """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length, plus
@@ -83,7 +127,12 @@ class Limits:
                    + alternatives_cost(t.n_rows, t.length - t.prompt_width, t.alternatives_k) for t in traces)
 
     def check_trace(self, *traces) -> None:
-        """Raise ValueError when the traces together exceed `max_trace_cost`, before any replay."""
+        """Raise ValueError when the traces together exceed `max_trace_cost` or `max_text_chars`, or one is over
+        the browser's drawing budget (`check_draw`), before any replay."""
+        chars = sum(text_chars(t) for t in traces)
+        if chars > self.max_text_chars:
+            raise ValueError(f"these traces hold {chars:,} characters of text (prompts, final texts, token "
+                             f"strings); this app allows {self.max_text_chars:,}")
         estimate = self.trace_cost(traces)
         if estimate > self.max_trace_cost:
             shapes = ", ".join(f"{t.n_rows} rows × {t.n_steps} steps × {t.length} positions" for t in traces)
@@ -91,3 +140,26 @@ class Limits:
                 f"these traces would cost {estimate:,} cell-steps to replay ({shapes}); this app allows "
                 f"{self.max_trace_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. Start the app with "
                 f"--max-trace-cost {estimate} to load them")
+        for t in traces:
+            self.check_draw(t.n_particles, t.length, t.n_steps)
+
+    @property
+    def upload_request_bytes(self) -> int:
+        """The most one upload request may carry: its files and the form's own bytes."""
+        return self.max_upload_files * self.max_upload_bytes + 2**16
+
+    def browser_budget(self) -> dict:
+        """The player's drawing budget as numbers (for the page and the HTML export)."""
+        return {"max_draw_rows": self.max_draw_rows, "max_draw_cells": self.max_draw_cells,
+                "max_diff_words": self.max_diff_words}
+
+    def check_draw(self, n_particles: int, length: int, steps: int) -> None:
+        """Raise ValueError when one run of N particles, L positions and T steps is over the drawing budget."""
+        if n_particles > self.max_draw_rows:
+            raise ValueError(f"a run of N = {n_particles:,} particles: the player draws at most "
+                             f"{self.max_draw_rows:,} per run")
+        cells = draw_cells(n_particles, length, steps)
+        if cells > self.max_draw_cells:
+            raise ValueError(f"a run of {n_particles:,} particles × {length:,} positions × {steps:,} steps draws "
+                             f"{cells:,} cells a frame (N·L + N·T + L·T); the player draws at most "
+                             f"{self.max_draw_cells:,}")

@@ -9,6 +9,7 @@ The settings a request carries are `SamplerConfig`'s own fields minus the ones t
 without an edit; each value is coerced by the field's annotation (whole number, real number,
 string choice, bool).
 """
+import functools
 import math
 import types
 import typing
@@ -22,6 +23,7 @@ REQUEST_ONLY = ("prompt", "model", "best_of_n")  # settings that are not Sampler
 INT64_MAX = 2**63 - 1  # torch seeds and tensor sizes are 64-bit
 
 
+@functools.cache
 def _config_fields() -> dict[str, type]:
     """The run panel's config fields and their annotations, in declaration order."""
     hints = typing.get_type_hints(SamplerConfig)
@@ -69,6 +71,32 @@ def _coerce(name: str, value, annotation):
     if abs(int(value)) > INT64_MAX:
         raise ValueError(f"{_label(name)} = {value!r}: must be a whole number of at most 2^63 − 1")
     return int(value)
+
+
+def check_raw(name: str, value) -> None:
+    """Refuse a number setting's raw API value before a UI component rounds or converts it (Gradio turns
+    N = 2.5 into 2 and fails on NaN or strings without a message): ValueError naming the setting. Settings that
+    are not numbers pass; their own coercion comes in `RunRequest.from_settings`."""
+    annotation = _config_fields().get(name)
+    if annotation is not None and _kind(annotation) in ("int", "float"):
+        _coerce(name, value, annotation)
+
+
+def strict_numbers(components: dict, error=ValueError) -> None:
+    """Make each named UI component (Gradio Number / Slider) check its raw value with `check_raw` first;
+    a failure raises `error(message)` (the page passes `gr.Error`, which the client sees)."""
+    for name, component in components.items():
+        if name not in _config_fields():
+            continue
+        original = component.preprocess
+
+        def preprocess(payload, name=name, original=original):
+            try:
+                check_raw(name, payload)
+            except ValueError as e:
+                raise error(str(e)) from None
+            return original(payload)
+        component.preprocess = preprocess
 
 
 @dataclass(frozen=True)

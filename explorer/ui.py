@@ -13,7 +13,6 @@ import html
 import inspect
 import json
 import re
-import shutil
 import time
 import typing
 import uuid
@@ -27,7 +26,7 @@ from explorer import io
 from explorer.limits import Limits
 from explorer.payload import payload
 from explorer.player import export_html, player
-from explorer.request import APP_FIXED
+from explorer.request import APP_FIXED, strict_numbers
 from explorer.runs import LABELS, ROLES, role_of
 from sampler.config import SWITCH, SamplerConfig
 from sampler.trace import Trace, TraceFormatError
@@ -122,8 +121,12 @@ def _knob(f) -> gr.components.Component:
 
 
 def markdown_text(value) -> str:
-    """`value` as literal text inside Markdown: HTML escaped, Markdown punctuation backslashed."""
-    return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", html.escape(str(value), quote=False))
+    """`value` as literal text inside one Markdown line: whitespace (newlines included) collapsed to one space,
+    control characters dropped, HTML escaped, and every other ASCII punctuation mark backslash-escaped, so no
+    heading, rule, list, link, autolink (`https://`, `www.`, mail addresses), emphasis, table or HTML can come
+    out of it (the entities' own `&` and `;` stay)."""
+    text = " ".join(re.sub(r"[\x00-\x08\x0e-\x1f\x7f]", "", str(value)).split())
+    return re.sub(r"([!-%'-/:<-@\[-`{-~])", r"\\\1", html.escape(text, quote=False))
 
 
 def chat_note(chat_template) -> str:
@@ -187,13 +190,7 @@ def cache_folder(max_age_s: float = DELETE_CACHE[1]) -> Path:
     """
     cache = Path(get_upload_folder())
     cache.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in cache.glob("sr-smc-*"):
-        try:
-            if now - old.stat().st_mtime > max_age_s:
-                shutil.rmtree(old, ignore_errors=True)
-        except FileNotFoundError:  # removed by a concurrent request
-            continue
+    io.sweep_cache(cache, max_age_s)
     folder = cache / f"sr-smc-{uuid.uuid4().hex}"
     folder.mkdir()
     return folder
@@ -324,6 +321,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                     example_btn = gr.Button("Load example", size="sm", elem_id="sx-example")
                     upload = gr.UploadButton("Upload trace JSON(s)", file_count="multiple", file_types=[".json"],
                                              size="sm", elem_id="sx-upload")
+                    io.no_upload_temp_files(upload)
                     downloads = gr.File(file_count="multiple", label="Download the loaded traces (JSON)",
                                         interactive=False, elem_id="sx-downloads")
                     html_btn = gr.Button("Download as HTML", size="sm", elem_id="sx-html-btn")
@@ -332,7 +330,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                     gr.Markdown(TEACHING)
             with gr.Column(scale=3, min_width=340):
                 view = player(payload({}), elem_id="sx-player")
-                description = gr.Markdown(elem_id="sx-runs")
+                description = gr.Markdown(elem_id="sx-runs", latex_delimiters=[])  # trace fields: no maths
 
         by_name = dict(prompt=prompt, model=model, n_particles=n_particles, temperature=temperature,
                        gen_length=gen_length, steps=steps, block_length=block_length, policy=policy,
@@ -342,6 +340,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                        **{f.name: k for f, k in zip(beyond, knobs)})
         names = list(by_name)  # also the API's parameter names, in this order
         settings = [by_name[n] for n in names]
+        strict_numbers(by_name, lambda message: gr.Error(html.escape(message, quote=False)))  # raw API values
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
         def loaded(traces: dict[str, Trace], notes=()):
@@ -419,4 +418,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
 def launch_kwargs() -> dict:
     """The `launch()` arguments the page needs (Gradio 6 takes CSS there); run history off, so no
     streamed run is copied into the browser's storage."""
-    return dict(css=CSS, max_file_size="20mb", run_history=False)
+    from starlette.middleware import Middleware
+
+    return dict(css=CSS, max_file_size=LIMITS.max_upload_bytes, run_history=False,
+                app_kwargs={"middleware": [Middleware(io.UploadLimit, max_bytes=LIMITS.upload_request_bytes)]})

@@ -20,10 +20,12 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import typing
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from sampler.branch import BranchStart, branch_config
@@ -31,14 +33,16 @@ from sampler.config import SWITCH, SamplerConfig
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.models.hub import ModelLoadError
 from sampler.smc import SampleResult, decode
-from sampler.trace import Trace, TraceFormatError
 from sampler.sweep import Ranks, ranks, sweep
+from sampler.trace import FileRefused, Trace, TraceFormatError, read_bounded
 
 METHODS = ("greedy", "smc", "best_of_n")
 LABELS = {"greedy": "greedy", "smc": "sr-smc", "best_of_n": "best-of-n"}
 DEFAULT_PROMPT = "It is a truth universally acknowledged"
 # Config fields the CLI sets itself (prompts from --prompt/--prompts-file, method from --method).
 OWN_FIELDS = {"prompts", "method"}
+MAX_PROMPTS_BYTES = 64 * 2**20  # a --prompts-file larger than this is refused unread
+BYTES_PER_CELL = 4096  # memory a decode needs per row × position, about (features, state, trace), for check_memory
 
 
 class UsageError(Exception):
@@ -115,9 +119,12 @@ def branch_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def read_prompts(path: Path) -> list[str]:
-    """Prompts from a text file (one per line) or JSONL (objects with a "prompt" key); blank lines skipped."""
+    """Prompts from a text file (one per line) or JSONL (objects with a "prompt" key); blank lines skipped.
+    A regular file of at most MAX_PROMPTS_BYTES: FIFOs and devices are refused unread."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_bounded(path, MAX_PROMPTS_BYTES, "prompts file").decode("utf-8").splitlines()
+    except FileRefused as e:
+        raise UsageError(f"--prompts-file {path}: {e}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"--prompts-file {path}: cannot read it ({e.__class__.__name__}: {e})") from e
     prompts = []
@@ -129,7 +136,7 @@ def read_prompts(path: Path) -> list[str]:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise UsageError(f"--prompts-file {path}, line {number}: invalid JSON ({e.msg})") from e
-            if not isinstance(record.get("prompt"), str):
+            if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
                 raise UsageError(f"--prompts-file {path}, line {number}: no string \"prompt\" field")
             prompts.append(record["prompt"])
         else:
@@ -149,10 +156,27 @@ def build_config(args: argparse.Namespace, prompts: list[str]) -> SamplerConfig:
                              "needs --method smc or best_of_n")
         settings["n_particles"] = 1
     try:
-        return SamplerConfig(prompts=tuple(prompts), method="smc" if args.method == "greedy" else args.method,
-                             **settings)
+        cfg = SamplerConfig(prompts=tuple(prompts), method="smc" if args.method == "greedy" else args.method,
+                            **settings)
+        cfg.check_device()
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from e
+    return cfg
+
+
+def check_memory(cfg: SamplerConfig, batch: int, length: int) -> None:
+    """Refuse a batch whose rows × positions cannot fit in this machine's memory (about BYTES_PER_CELL each:
+    the state, the features of the masked positions, the recorded trace) before any allocation."""
+    rows = min(batch, len(cfg.prompts)) * cfg.n_particles
+    need = rows * length * BYTES_PER_CELL
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise UsageError(f"--n-particles {cfg.n_particles} × {min(batch, len(cfg.prompts))} prompt(s) per batch × "
+                         f"{length} positions needs about {need / 2**30:,.0f} GiB; this machine has "
+                         f"{have / 2**30:,.0f} GiB: lower --n-particles, --prompt-batch or --gen-length")
 
 
 def check_output_paths(args: argparse.Namespace) -> None:
@@ -163,8 +187,13 @@ def check_output_paths(args: argparse.Namespace) -> None:
         except OSError as e:
             raise UsageError(f"--out {args.out}: cannot create the folder ({e.strerror or e})") from e
     if args.jsonl:
-        try:
-            args.jsonl.write_text("")
+        try:  # a byte written and flushed finds a full disk (/dev/full) before any decoding
+            with args.jsonl.open("w", encoding="utf-8") as f:
+                f.write("\n")
+                f.flush()
+                if args.jsonl.is_file():
+                    f.seek(0)
+                    f.truncate()
         except OSError as e:
             raise UsageError(f"--jsonl {args.jsonl}: cannot write it ({e.strerror or e})") from e
 
@@ -220,6 +249,7 @@ def run(args: argparse.Namespace) -> None:
             cfg.check_model(model.max_length, lengths, model.required_block_length)
         except ValueError as e:
             raise UsageError(str(e)) from e
+        check_memory(cfg, args.prompt_batch, max(lengths) + cfg.gen_length)
         decode_all(args, cfg, model, prompts, me)
 
 
@@ -233,20 +263,33 @@ def decode_all(args: argparse.Namespace, cfg: SamplerConfig, model, prompts: lis
     bar = tqdm(total=cfg.steps * len(configs), desc=label, unit="step", file=sys.stderr, disable=not show)
 
     def work(c: SamplerConfig) -> SampleResult:
-        result = decode(model, c, observers=(lambda info: bar.update(),), record=not args.no_trace)
+        try:
+            result = decode(model, c, observers=(lambda info: bar.update(),), record=not args.no_trace)
+        except ValueError as e:  # e.g. a model without an attention mask given prompts of different lengths
+            raise UsageError(f"{e} (or decode one prompt per batch: --prompt-batch 1)" if "equal length" in str(e)
+                             else str(e)) from e
+        except (MemoryError, RuntimeError) as e:
+            if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and "alloc" not in str(e):
+                raise
+            raise UsageError(f"out of memory decoding {len(c.prompts)} prompt(s) × {cfg.n_particles} particles: "
+                             "lower --n-particles, --prompt-batch or --gen-length") from e
         return dataclasses.replace(result, sequences=result.sequences.cpu(), scores=result.scores.cpu())
 
     for b, result in sweep(configs, work):
         bar.update((b + 1) * cfg.steps - bar.n)  # the threshold policy may finish in fewer steps
         first = b * size
         report(label, result, first)
-        if result.trace is not None:
-            last = first + len(result.config.prompts) - 1
-            name = label if len(configs) == 1 else f"{label}-prompts-{first}-{last}"
-            print(f"[{label}] trace: {result.trace.save(args.out / f'{name}.json')}")
-        if args.jsonl:
-            with args.jsonl.open("a", encoding="utf-8") as f:
-                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records(label, result, model.name, first))
+        try:
+            if result.trace is not None:
+                last = first + len(result.config.prompts) - 1
+                name = label if len(configs) == 1 else f"{label}-prompts-{first}-{last}"
+                print(f"[{label}] trace: {result.trace.save(args.out / f'{name}.json')}")
+            if args.jsonl:
+                with args.jsonl.open("a", encoding="utf-8") as f:
+                    f.writelines(json.dumps(r, ensure_ascii=False) + "\n"
+                                 for r in records(label, result, model.name, first))
+        except OSError as e:
+            raise UsageError(f"cannot write the results ({e.strerror or e}): {e.filename or ''}") from e
     bar.close()
     if args.jsonl and me.leader:
         print(f"[{label}] JSONL: {args.jsonl} ({len(prompts)} records)")

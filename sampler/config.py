@@ -42,6 +42,45 @@ def resolve_dtype(name: str, device: str | torch.device) -> torch.dtype:
     return torch.bfloat16 if fast else torch.float32
 
 
+INT64_MAX = 2**63 - 1  # seeds and tensor sizes are 64-bit
+DEVICE_TYPES = ("cpu", "cuda", "mps")  # where the sampler runs; torch's other device types (meta, ...) are refused
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_str(value) -> bool:
+    return isinstance(value, str)
+
+
+def _valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value) -> str:
+    """A value for an error message: repr, clipped (a field may hold anything a file or a client sent)."""
+    if _is_int(value) and abs(value) > 10**30:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _device_type(name: str) -> str | None:
+    try:
+        return torch.device(name).type
+    except (RuntimeError, ValueError, TypeError):
+        return None
+
+
 def _field(default, help_text: str):
     """A dataclass field with one line of help (`SamplerConfig.help()`)."""
     return field(default=default, metadata={"help": help_text})
@@ -97,8 +136,10 @@ class SamplerConfig:
         return {f.name: f.metadata["help"] for f in fields(cls)}
 
     def __post_init__(self):
-        prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
-        object.__setattr__(self, "prompts", prompts)
+        if isinstance(self.prompts, str):
+            object.__setattr__(self, "prompts", (self.prompts,))
+        elif isinstance(self.prompts, (list, tuple)):
+            object.__setattr__(self, "prompts", tuple(self.prompts))
         if self.block_length is None:
             object.__setattr__(self, "block_length", self.gen_length)
         self.validate()
@@ -113,44 +154,70 @@ class SamplerConfig:
         return self.gen_length if self.policy == "threshold" else self.steps
 
     def validate(self) -> None:
-        """Raise ValueError naming the field and its allowed range."""
+        """Raise ValueError naming the field and its allowed range: types first (whole numbers are ints of at
+        most 64 bits, not bools; real numbers finite; strings valid text), then ranges and choices."""
         def need(ok: bool, field: str, allowed: str):
             if not ok:
-                raise ValueError(f"{field} = {getattr(self, field)!r}: must be {allowed}")
+                raise ValueError(f"{field} = {_shown(getattr(self, field))}: must be {allowed}")
 
-        need(len(self.prompts) >= 1 and all(isinstance(p, str) for p in self.prompts), "prompts",
-             "one or more strings")
-        need(isinstance(self.gen_length, int) and self.gen_length >= 1, "gen_length", "an integer ≥ 1")
-        need(isinstance(self.block_length, int) and 1 <= self.block_length <= self.gen_length, "block_length",
+        def whole(name: str, lo: int, allowed: str) -> None:
+            value = getattr(self, name)
+            need(_is_int(value) and lo <= value <= INT64_MAX, name, f"{allowed} (a whole number ≤ 2^63 − 1)")
+
+        def real(name: str) -> None:
+            value = getattr(self, name)
+            need(_is_real(value) and math.isfinite(value), name, "a finite number")
+
+        need(isinstance(self.prompts, tuple) and len(self.prompts) >= 1 and all(isinstance(p, str)
+                                                                               for p in self.prompts),
+             "prompts", "one or more strings")
+        for i, prompt in enumerate(self.prompts):
+            if not _valid_text(prompt):
+                raise ValueError(f"prompts[{i}]: holds a character that is not valid text (a lone surrogate, or "
+                                 "bytes that are not UTF-8)")
+        whole("gen_length", 1, "an integer ≥ 1")
+        need(_is_int(self.block_length) and 1 <= self.block_length <= self.gen_length, "block_length",
              f"an integer in [1, gen_length={self.gen_length}]")
         need(self.gen_length % self.block_length == 0, "block_length",
              f"a divisor of gen_length={self.gen_length}")
-        need(isinstance(self.steps, int) and self.num_blocks <= self.steps <= self.gen_length, "steps",
+        need(_is_int(self.steps) and self.num_blocks <= self.steps <= self.gen_length, "steps",
              f"an integer in [number of blocks={self.num_blocks}, gen_length={self.gen_length}]")
         need(self.steps % self.num_blocks == 0, "steps", f"a multiple of the number of blocks ({self.num_blocks})")
-        need(self.temperature >= 0 and self.temperature == self.temperature, "temperature", "≥ 0 (0 = argmax)")
+        for name in ("temperature", "threshold", "ess_threshold", "reward_weight", "repetition_penalty"):
+            real(name)
+        need(self.temperature >= 0, "temperature", "≥ 0 (0 = argmax)")
         need(0 < self.threshold <= 1, "threshold", "in (0, 1]")
-        need(isinstance(self.n_particles, int) and self.n_particles >= 1, "n_particles", "an integer ≥ 1")
+        whole("n_particles", 1, "an integer ≥ 1")
         need(0 <= self.ess_threshold <= 1, "ess_threshold", "in [0, 1]")
-        need(isinstance(self.resample_every, int) and self.resample_every >= 1, "resample_every", "an integer ≥ 1")
-        need(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer ≥ 0")
-        need(isinstance(self.top_k_alternatives, int) and 0 <= self.top_k_alternatives <= MAX_ALTERNATIVES,
+        whole("resample_every", 1, "an integer ≥ 1")
+        whole("seed", 0, "an integer ≥ 0")
+        need(_is_int(self.top_k_alternatives) and 0 <= self.top_k_alternatives <= MAX_ALTERNATIVES,
              "top_k_alternatives", f"an integer in [0, {MAX_ALTERNATIVES}] (0 = off)")
         need(self.chat_template is None or isinstance(self.chat_template, bool), "chat_template",
              "true, false or null (the model's default)")
         need(0 <= self.reward_weight <= 1, "reward_weight", "in [0, 1] (1 = the paper, 0 = best-of-N)")
-        need(1 <= self.repetition_penalty < math.inf, "repetition_penalty", "a finite number ≥ 1 (1 = off)")
-        need(isinstance(self.no_repeat_ngram, int) and (self.no_repeat_ngram == 0 or self.no_repeat_ngram >= 2),
+        need(1 <= self.repetition_penalty, "repetition_penalty", "a finite number ≥ 1 (1 = off)")
+        need(_is_int(self.no_repeat_ngram) and (self.no_repeat_ngram == 0 or 2 <= self.no_repeat_ngram <= INT64_MAX),
              "no_repeat_ngram", "0 (off) or an integer ≥ 2")
         for name, literal in (("policy", Policy), ("confidence", Confidence), ("method", Method),
                               ("resampling", Scheme), ("resample_when", ResampleWhen), ("final_pick", FinalPick),
                               ("cache", CacheMode)):
-            need(getattr(self, name) in _choices(literal), name, "one of " + ", ".join(_choices(literal)))
-        need(self.dtype in DTYPE_CHOICES, "dtype", "one of " + ", ".join(DTYPE_CHOICES))
-        try:
-            torch.device(self.device)
-        except RuntimeError:
-            need(False, "device", "a torch device such as 'cpu' or 'cuda'")
+            need(_is_str(getattr(self, name)) and getattr(self, name) in _choices(literal), name,
+                 "one of " + ", ".join(_choices(literal)))
+        need(_is_str(self.dtype) and self.dtype in DTYPE_CHOICES, "dtype", "one of " + ", ".join(DTYPE_CHOICES))
+        need(_is_str(self.device) and _device_type(self.device) in DEVICE_TYPES, "device",
+             "a torch device: " + ", ".join(f"'{d}'" for d in DEVICE_TYPES) + " (optionally with an index, 'cuda:1')")
+
+    def check_device(self) -> None:
+        """Whether this machine has `device` (ValueError naming it if not); a trace's config is not checked
+        against the machine that reads it, so this is separate from `validate`."""
+        device = torch.device(self.device)
+        if device.type == "cuda" and not (torch.cuda.is_available()
+                                          and (device.index or 0) < torch.cuda.device_count()):
+            raise ValueError(f"device = {self.device!r}: this machine has no such CUDA device "
+                             f"({torch.cuda.device_count()} found); use 'cpu'")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device = {self.device!r}: MPS is not available on this machine; use 'cpu'")
 
     def check_model(self, max_length: int, prompt_lengths: list[int], required_block_length: int | None) -> None:
         """Checks that need the model: sequence length and a block size the checkpoint fixes."""

@@ -19,9 +19,12 @@ File format: JSON with `schema_version`. `validate_dict` is the one validator: `
 a `TraceFormatError` naming the file and the field.
 """
 import hashlib
+import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+import os
+import stat
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -197,8 +200,12 @@ class Trace:
 
     # ----- file ----------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["vocab"] = {str(k): v for k, v in self.vocab.items()}
+        """The JSON dict. Lists are shared with the trace, not copied (`dataclasses.asdict` deep-copied every
+        number: seconds for a 40,000-step trace); copy before changing nested values."""
+        d = {name: getattr(self, name) for name in TOP_FIELDS}
+        d.update(config=dict(self.config), final=dict(self.final), stats=dict(self.stats),
+                 vocab={str(k): v for k, v in self.vocab.items()},
+                 steps=[{name: getattr(s, name) for name in STEP_FIELDS} for s in self.steps])
         return d
 
     @classmethod
@@ -223,16 +230,14 @@ class Trace:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Trace":
-        """Read and validate a trace file; every failure is a TraceFormatError that names the file."""
+    def load(cls, path: str | Path, max_bytes: int | None = None) -> "Trace":
+        """Read and validate a trace file of at most `max_bytes` (default MAX_FILE_BYTES); every failure is a
+        TraceFormatError that names the file. Special files (FIFOs, devices, folders) are refused unread."""
         path = Path(path)
         try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise TraceFormatError(f"{path.name}: {size:,} bytes, over the {MAX_FILE_BYTES:,} a trace may have")
-            d = json.loads(path.read_bytes().decode("utf-8"))
-        except TraceFormatError:
-            raise
+            d = parse_json(read_bounded(path, MAX_FILE_BYTES if max_bytes is None else max_bytes, "trace"))
+        except FileRefused as e:
+            raise TraceFormatError(f"{path.name}: cannot be read ({e})") from None
         except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError and the int-digits limit are ValueErrors
             raise TraceFormatError(f"{path.name} is not a JSON trace file: {e}") from None
         except RecursionError:
@@ -276,6 +281,7 @@ def resolve_parent(trace: Trace, runs) -> Trace:
 MAX_FILE_BYTES = 256 * 2**20
 MAX_ID = 2**31 - 1  # token ids, rows and positions are stored as int64 arrays
 RUN_ID_DIGITS = 16
+INT64 = 2**63  # every whole number a trace holds is below this in magnitude (JSON encoders need 64 bits)
 STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
 TOP_FIELDS = tuple(f.name for f in fields(Trace))
 V2_STEP_FIELDS = ("alt_tokens", "alt_probs", "ranks")
@@ -285,8 +291,46 @@ FIELDS_OF_VERSION = {1: (tuple(f for f in TOP_FIELDS if f not in V2_TOP_FIELDS),
                      2: (TOP_FIELDS, STEP_FIELDS)}  # schema version -> (trace fields, step fields)
 
 
+class FileRefused(ValueError):
+    """A path that is not a regular file, or a file over the size allowed: refused before it is read."""
+
+
+def read_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Refuses FIFOs, devices, sockets and folders
+    before reading (opened non-blocking, so a FIFO with no writer cannot hang), and reads at most limit + 1
+    bytes whatever the file claims. Raises FileRefused (special or oversized file) or OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, device or socket)"
+            raise FileRefused(f"{kind}: only regular files are read")
+        if info.st_size > limit:
+            raise FileRefused(f"{info.st_size:,} bytes, over the {limit:,} a {what} may have")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 22, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise FileRefused(f"over the {limit:,} bytes a {what} may have")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def parse_json(data: bytes):
+    """JSON bytes to Python values with the standard library, which reads NaN, Infinity and lone surrogates
+    (so the validator can name the field that holds them) and raises RecursionError on deep nesting (orjson
+    3.8 crashes the process on 200,000 nested brackets)."""
+    return json.loads(data.decode("utf-8"))
+
+
 class _Check:
-    """Raises TraceFormatError("<source>: <field> …") for the first failed check."""
+    """Raises TraceFormatError("<source>: <field> …") for the first failed check. Messages are built only
+    when a check fails."""
 
     def __init__(self, source: str):
         self.source = source
@@ -299,38 +343,52 @@ class _Check:
             self.fail(where, problem)
 
     def obj(self, value, where: str, keys: tuple[str, ...] = ()) -> dict:
-        self.need(isinstance(value, dict), where, f"must be an object, not {type(value).__name__}")
+        if not isinstance(value, dict):
+            self.fail(where, f"must be an object, not {type(value).__name__}")
         missing = [k for k in keys if k not in value]
-        self.need(not missing, where, f"lacks {', '.join(missing)}")
+        if missing:
+            self.fail(where, f"lacks {', '.join(missing)}")
         return value
 
     def seq(self, value, where: str, length: int | None = None) -> list:
-        self.need(isinstance(value, list), where, f"must be a list, not {type(value).__name__}")
-        self.need(length is None or len(value) == length, where, f"must have {length} entries, not {len(value)}")
+        if type(value) is not list:
+            self.fail(where, f"must be a list, not {type(value).__name__}")
+        if length is not None and len(value) != length:
+            self.fail(where, f"must have {length} entries, not {len(value)}")
         return value
 
     def ints(self, value, where: str, lo: int, hi: int, length: int | None = None) -> list[int]:
         """A list of ints in [lo, hi)."""
         self.seq(value, where, length)
-        self.need(all(type(v) is int for v in value), where, "must hold whole numbers only")
-        self.need(not value or (lo <= min(value) and max(value) < hi), where, f"must hold numbers in [{lo}, {hi})")
+        self.int_values(value, where, lo, hi)
         return value
 
+    def int_values(self, values, where: str, lo: int, hi: int) -> None:
+        if not all(type(v) is int for v in values):
+            self.fail(where, "must hold whole numbers only")
+        if values and not (lo <= min(values) and max(values) < hi):
+            self.fail(where, f"must hold numbers in [{lo}, {hi})")
+
     def whole(self, value, where: str, lo: int, hi: int) -> int:
-        self.need(type(value) is int and lo <= value < hi, where, f"= {_short(value)}: must be a whole number in "
-                                                                  f"[{lo}, {hi})")
+        if not (type(value) is int and lo <= value < hi):
+            self.fail(where, f"= {_short(value)}: must be a whole number in [{lo}, {hi})")
         return value
 
     def floats(self, value, where: str, length: int | None = None) -> list[float]:
         """A list of finite numbers."""
         self.seq(value, where, length)
-        self.need(all(type(v) in (int, float) for v in value), where, "must hold numbers only")
-        self.need(bool(np.isfinite(np.asarray(value, dtype=float)).all()), where, "must hold finite numbers only "
-                                                                                  "(no NaN or Infinity)")
+        self.float_values(value, where)
         return value
 
+    def float_values(self, values, where: str) -> None:
+        if not all(type(v) is float or (type(v) is int and -INT64 < v < INT64) for v in values):
+            self.fail(where, "must hold numbers only (whole numbers of at most 64 bits)")
+        if not all(map(math.isfinite, values)):
+            self.fail(where, "must hold finite numbers only (no NaN or Infinity)")
+
     def text(self, value, where: str) -> str:
-        self.need(isinstance(value, str), where, f"must be a string, not {type(value).__name__}")
+        if not isinstance(value, str):
+            self.fail(where, f"must be a string, not {type(value).__name__}")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as e:
@@ -338,8 +396,15 @@ class _Check:
         return value
 
     def texts(self, value, where: str, length: int | None = None) -> list[str]:
-        for i, v in enumerate(self.seq(value, where, length)):
-            self.text(v, f"{where}[{i}]")
+        self.seq(value, where, length)
+        if not all(type(v) is str for v in value):
+            i = next(i for i, v in enumerate(value) if type(v) is not str)
+            self.text(value[i], f"{where}[{i}]")
+        try:
+            "".join(value).encode("utf-8")
+        except UnicodeEncodeError:
+            for i, v in enumerate(value):
+                self.text(v, f"{where}[{i}]")
         return value
 
 
@@ -348,18 +413,182 @@ def _clip(text: str) -> str:
 
 
 def _short(value) -> str:
+    if type(value) is int and abs(value) >= INT64:
+        return f"an integer of {value.bit_length()} bits"
     return _clip(repr(value))
+
+
+def _check_config(c: _Check, config) -> None:
+    """The run's settings, by `SamplerConfig`'s own validation (types, ranges, choices, 64-bit ints), so they
+    can fill the run panel; fields a trace leaves out take the defaults."""
+    from sampler.config import SamplerConfig
+
+    c.obj(config, "config", ("n_particles",))
+    for key, value in config.items():
+        c.text(key, "config key")
+        if isinstance(value, str):
+            c.text(value, f"config.{_clip(key)}")
+        elif isinstance(value, list):
+            c.texts(value, f"config.{_clip(key)}")
+        elif value is not None and type(value) not in (bool, int, float):
+            c.fail(f"config.{_clip(key)}", f"must be a number, string, bool or null, not {type(value).__name__}")
+    c.whole(config["n_particles"], "config.n_particles", 1, MAX_ID)
+    try:
+        SamplerConfig.from_dict(config)
+    except (ValueError, TypeError) as e:
+        c.fail("config:", str(e))
+
+
+def _check_final(c: _Check, final, P: int, N: int) -> None:
+    """`final`: chosen [P], texts [P][N], optional scores [P][N]. Checked before anything of size N·P is
+    built, so a declared N the file does not hold is refused for the price of reading it."""
+    c.obj(final, "final", ("chosen", "texts"))
+    texts = c.seq(final["texts"], "final.texts", P)
+    for p in range(P):
+        c.texts(texts[p], f"final.texts[{p}]", N)
+    c.ints(final["chosen"], "final.chosen", 0, N, P)
+    if "scores" in final:
+        scores = c.seq(final["scores"], "final.scores", P)
+        for p in range(P):
+            c.floats(scores[p], f"final.scores[{p}]", N)
+    extra = sorted(str(k) for k in final if k not in ("chosen", "texts", "scores"))
+    c.need(not extra, "final", f"has unknown fields: {_clip(', '.join(extra))}" if extra else "")
+
+
+def _check_stats(c: _Check, stats, n_steps: int) -> None:
+    c.obj(stats, "stats")
+    for key, value in stats.items():
+        if isinstance(value, str):
+            c.text(value, f"stats.{_clip(key)}")
+        elif not (type(value) is float and math.isfinite(value) or type(value) is int and -INT64 < value < INT64):
+            c.fail(f"stats.{_clip(key)}", "must be a finite number (whole numbers of at most 64 bits) or a string")
+    if "n_steps" in stats and stats["n_steps"] != n_steps:
+        c.fail("stats.n_steps", f"= {_short(stats['n_steps'])} but the trace holds {n_steps} steps "
+                                "(a truncated trace?)")
+
+
+# Per-step lists: name -> (what its length counts: commits n, rows R or prompts P; element kind). Their
+# structure is checked step by step, their values once over all steps (`_check_step_values`).
+STEP_LISTS = {"rows": ("n", "int"), "positions": ("n", "int"), "tokens": ("n", "int"), "log_conf": ("n", "float"),
+              "log_increment": ("R", "float"), "log_weight": ("R", "float"), "ess": ("P", "float"),
+              "resampled": ("P", "bool")}
+
+
+def _check_step_values(c: _Check, steps: list, name: str, check) -> None:
+    """Run `check(values, where)` on one per-step list over all steps at once; on failure, again step by step
+    to name the first step that fails."""
+    try:
+        check(list(itertools.chain.from_iterable(s[name] for s in steps)), "steps")
+    except TraceFormatError:
+        for t, s in enumerate(steps):
+            check(s[name], f"steps[{t}].{name}")
+        raise
+
+
+def _check_steps(c: _Check, steps: list, P: int, N: int, L: int, width: int, mask: int, known: set,
+                 step_fields: tuple[str, ...] = STEP_FIELDS) -> None:
+    """Every step (`step_fields`: those of the trace's schema version): fields, numbering, list lengths against n commits, R rows and P prompts, values in range,
+    and a complete run (every generated position of every final particle committed once along its lineage)."""
+    R = P * N
+    fields_ = set(step_fields)
+    lengths = {"R": R, "P": P}
+    resampling = []  # (index, ancestors) of steps that resampled
+    for t, s in enumerate(steps):
+        if type(s) is not dict or s.keys() != fields_:
+            at = f"steps[{t}]"
+            c.obj(s, at, step_fields)
+            c.fail(at, f"has unknown fields: {_clip(', '.join(sorted(str(k) for k in s if k not in fields_)))}")
+        if type(s["step"]) is not int or s["step"] != t + 1:
+            c.fail(f"steps[{t}].step", f"= {_short(s['step'])}: steps must be numbered 1, 2, 3, … (expected {t + 1})")
+        if type(s["block"]) is not int or not 0 <= s["block"] <= L:
+            c.whole(s["block"], f"steps[{t}].block", 0, L + 1)
+        rows = s["rows"]
+        if type(rows) is not list:
+            c.seq(rows, f"steps[{t}].rows")
+        lengths["n"] = len(rows)
+        if len(rows) > R * (L - width):
+            c.fail(f"steps[{t}].rows", f"holds more commits ({len(rows)}) than masked cells")
+        for name, (count, _) in STEP_LISTS.items():
+            value = s[name]
+            if type(value) is not list or len(value) != lengths[count]:
+                c.seq(value, f"steps[{t}].{name}", lengths[count])
+        if s["ancestors"] is not None:
+            resampling.append(t)
+        elif True in s["resampled"]:
+            c.fail(f"steps[{t}].ancestors", "is null but the step resampled")
+
+    def in_vocab(values, where):
+        if not known.issuperset(values):
+            c.fail(where, f"holds token ids outside the vocabulary: {_short(sorted(set(values) - known)[:5])}")
+        if mask in values:
+            c.fail(where, "must not commit the MASK token")
+
+    def ess_values(values, where):
+        c.float_values(values, where)
+        if values and not (0 < min(values) and max(values) <= N * (1 + 1e-6)):
+            c.fail(where, f"must hold values in (0, N = {N}]")
+
+    def bools(values, where):
+        if not all(type(v) is bool for v in values):
+            c.fail(where, "must hold true/false only")
+
+    checks = {"rows": lambda v, w: c.int_values(v, w, 0, R), "positions": lambda v, w: c.int_values(v, w, width, L),
+              "tokens": lambda v, w: (c.int_values(v, w, 0, MAX_ID + 1), in_vocab(v, w)),
+              "log_conf": c.float_values, "log_increment": c.float_values, "log_weight": c.float_values,
+              "ess": ess_values, "resampled": bools}
+    for name, check in checks.items():
+        _check_step_values(c, steps, name, check)
+
+    # ancestors of the steps that resampled: structure step by step, values once
+    identity = list(range(N))
+    for t in resampling:
+        at = f"steps[{t}].ancestors"
+        ancestors = c.seq(steps[t]["ancestors"], at, P)
+        for p, a in enumerate(ancestors):
+            if type(a) is not list or len(a) != N:
+                c.seq(a, f"{at}[{p}]", N)
+    flat = list(itertools.chain.from_iterable(itertools.chain.from_iterable(steps[t]["ancestors"] for t in resampling)))
+    try:
+        c.int_values(flat, "steps", 0, N)
+    except TraceFormatError:
+        for t in resampling:
+            for p, a in enumerate(steps[t]["ancestors"]):
+                c.ints(a, f"steps[{t}].ancestors[{p}]", 0, N, N)
+        raise
+    for t in resampling:
+        for p, a in enumerate(steps[t]["ancestors"]):
+            if not steps[t]["resampled"][p] and a != identity:
+                c.fail(f"steps[{t}].ancestors[{p}]", "must be the identity where the prompt did not resample")
+
+    # completeness: commits per (step, row) in one count, carried through each resampling in order
+    T = len(steps)
+    step_of = np.repeat(np.arange(T, dtype=np.int64), [len(s["rows"]) for s in steps])
+    all_rows = np.fromiter(itertools.chain.from_iterable(s["rows"] for s in steps), dtype=np.int64,
+                           count=len(step_of))
+    per_step = np.bincount(step_of * R + all_rows, minlength=T * R).reshape(T, R)
+    offsets = N * np.arange(P)[:, None]
+    gathers = np.asarray(flat, dtype=np.int64).reshape(len(resampling), P, N) + offsets
+    committed = np.zeros(R, dtype=np.int64)  # generated positions each row has committed so far
+    done = 0
+    for k, t in enumerate(resampling):
+        committed = (committed + per_step[done:t + 1].sum(axis=0))[gathers[k].ravel()]
+        done = t + 1
+    committed += per_step[done:].sum(axis=0)
+    if not (committed == L - width).all():
+        c.fail("steps", f"do not complete the run: the final particles committed "
+                        f"{_short(sorted(set(committed.tolist()))[:4])} of the {L - width} generated positions "
+                        "(a truncated trace?)")
 
 
 def validate_dict(d, source: str = "trace") -> None:
     """Check a trace's JSON dict completely before anything is built from it.
 
-    Types, ranges, finite numbers, strings that encode as UTF-8, token ids inside the
-    vocabulary, consecutive step numbers, list lengths that agree with P prompts, N particles,
-    L positions and T steps, and a complete run: every generated position of every final
-    particle committed once along its lineage, and `final` present. Cost is linear in the
-    file's size; nothing of size R × L is allocated. Raises TraceFormatError naming `source`
-    and the field.
+    Types, ranges, finite numbers, whole numbers of at most 64 bits, strings that encode as UTF-8, token ids
+    inside the vocabulary, the run's settings (by `SamplerConfig`'s own validation), consecutive step
+    numbers, list lengths that agree with P prompts, N particles, L positions and T steps, and a complete
+    run: every generated position of every final particle committed once along its lineage. Every declared
+    size is checked against the lists the file holds before anything of that size is built; cost is linear
+    in the file's size. Raises TraceFormatError naming `source` and the field.
     """
     c = _Check(source)
     c.need(isinstance(d, dict) and "schema_version" in d, "file", "is not an SR-SMC trace: no schema_version field")
@@ -368,38 +597,35 @@ def validate_dict(d, source: str = "trace") -> None:
                                f"(this version reads {', '.join(map(str, READABLE_VERSIONS))})")
     top_fields, step_fields = FIELDS_OF_VERSION[d["schema_version"]]
     unknown = sorted(str(k) for k in d if k not in top_fields)
-    c.need(not unknown, "trace", f"has unknown fields: {_clip(', '.join(unknown))}")
+    c.need(not unknown, "trace", f"has unknown fields: {_clip(', '.join(unknown))}" if unknown else "")
     c.obj(d, "trace", ("model", "config", "prompts", "prompt_ids", "initial", "prompt_width", "mask_id", "vocab",
                         "steps", "final"))
     c.text(d["model"], "model")
-    config = c.obj(d["config"], "config", ("n_particles",))
-    for key, value in config.items():
-        c.text(key, "config key")
-        if isinstance(value, list):
-            c.texts(value, f"config.{key}")
-        elif value is not None and type(value) not in (bool, int, float, str):
-            c.fail(f"config.{key}", f"must be a number, string, bool or null, not {type(value).__name__}")
-        elif isinstance(value, str):
-            c.text(value, f"config.{key}")
-        elif type(value) in (int, float):
-            c.need(math.isfinite(value), f"config.{key}", "must be finite")
-    N = c.whole(config["n_particles"], "config.n_particles", 1, MAX_ID)
-    k = c.whole(config.get("top_k_alternatives", 0), "config.top_k_alternatives", 0, MAX_ID) \
+    _check_config(c, d["config"])
+    N = d["config"]["n_particles"]
+    k = c.whole(d["config"].get("top_k_alternatives", 0), "config.top_k_alternatives", 0, MAX_ID) \
         if d["schema_version"] >= 2 else 0
     P = len(c.texts(d["prompts"], "prompts"))
     c.need(P >= 1, "prompts", "must hold at least one prompt")
-    R = P * N
+    _check_final(c, d["final"], P, N)  # N is now backed by N texts per prompt in the file
 
     vocab = c.obj(d["vocab"], "vocab")
     for key, value in vocab.items():
-        c.need(isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 10 and int(key) <= MAX_ID,
-               f"vocab key {_short(key)}", f"must be a token id in [0, {MAX_ID}]")
-        c.text(value, f"vocab[{key}]")
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 10 and int(key) <= MAX_ID):
+            c.fail(f"vocab key {_short(key)}", f"must be a token id in [0, {MAX_ID}]")
+    if not all(type(v) is str for v in vocab.values()):
+        for key, value in vocab.items():
+            c.text(value, f"vocab[{key}]")
+    try:
+        "".join(vocab.values()).encode("utf-8")
+    except UnicodeEncodeError:
+        for key, value in vocab.items():
+            c.text(value, f"vocab[{key}]")
     known = {int(k) for k in vocab}
 
     def in_vocab(ids: list[int], where: str) -> None:
-        missing = set(ids) - known
-        c.need(not missing, where, f"holds token ids outside the vocabulary: {_short(sorted(missing)[:5])}")
+        if not known.issuperset(ids):
+            c.fail(where, f"holds token ids outside the vocabulary: {_short(sorted(set(ids) - known)[:5])}")
 
     initial = c.seq(d["initial"], "initial", P)
     L = len(c.seq(initial[0], "initial[0]"))
@@ -412,72 +638,18 @@ def validate_dict(d, source: str = "trace") -> None:
         in_vocab(initial[p], f"initial[{p}]")
         c.need(all(v == mask for v in initial[p][width:]), f"initial[{p}]", "must be MASK after prompt_width")
         c.ints(prompt_ids[p], f"prompt_ids[{p}]", 0, MAX_ID + 1)
-        c.need(len(prompt_ids[p]) <= width, f"prompt_ids[{p}]", f"must fit in prompt_width = {width}")
-
+        if len(prompt_ids[p]) > width:
+            c.fail(f"prompt_ids[{p}]", f"must fit in prompt_width = {width}")
     steps = c.seq(d["steps"], "steps")
-    stats = c.obj(d.get("stats", {}), "stats")
-    for key, value in stats.items():
-        if isinstance(value, str):
-            c.text(value, f"stats.{_clip(key)}")
-        else:
-            c.need(type(value) in (int, float) and math.isfinite(value), f"stats.{_clip(key)}",
-                   "must be a finite number or a string")
-    if "n_steps" in stats:
-        c.need(stats["n_steps"] == len(steps), "stats.n_steps",
-               f"= {_short(stats['n_steps'])} but the trace holds {len(steps)} steps (a truncated trace?)")
-    committed = np.zeros(R, dtype=np.int64)  # generated positions each row at step t has committed
-    for t, s in enumerate(steps, start=1):
-        at = f"steps[{t - 1}]"
-        c.obj(s, at, step_fields)
-        extra = sorted(str(k) for k in s if k not in step_fields)
-        c.need(not extra, at, f"has unknown fields: {_clip(', '.join(extra))}")
-        c.need(type(s["step"]) is int and s["step"] == t, f"{at}.step",
-               f"= {_short(s['step'])}: steps must be numbered 1, 2, 3, … (expected {t})")
-        c.whole(s["block"], f"{at}.block", 0, L + 1)
-        rows = c.ints(s["rows"], f"{at}.rows", 0, R)
-        n = len(rows)
-        c.need(n <= R * (L - width), f"{at}.rows", f"holds more commits ({n}) than masked cells")
-        c.ints(s["positions"], f"{at}.positions", width, L, n)
-        c.ints(s["tokens"], f"{at}.tokens", 0, MAX_ID + 1, n)
-        in_vocab(s["tokens"], f"{at}.tokens")
-        c.need(mask not in s["tokens"], f"{at}.tokens", "must not commit the MASK token")
-        c.floats(s["log_conf"], f"{at}.log_conf", n)
-        if d["schema_version"] >= 2:
-            _check_alternatives(c, s, at, n, k, in_vocab)
-        c.floats(s["log_increment"], f"{at}.log_increment", R)
-        c.floats(s["log_weight"], f"{at}.log_weight", R)
-        ess = c.floats(s["ess"], f"{at}.ess", P)
-        c.need(all(0 < e <= N * (1 + 1e-6) for e in ess), f"{at}.ess", f"must hold values in (0, N = {N}]")
-        resampled = c.seq(s["resampled"], f"{at}.resampled", P)
-        c.need(all(type(v) is bool for v in resampled), f"{at}.resampled", "must hold true/false only")
-        committed += np.bincount(np.asarray(rows, dtype=np.int64), minlength=R)
-        if s["ancestors"] is None:
-            c.need(not any(resampled), f"{at}.ancestors", "is null but the step resampled")
-            continue
-        ancestors = c.seq(s["ancestors"], f"{at}.ancestors", P)
-        for p, a in enumerate(ancestors):
-            c.ints(a, f"{at}.ancestors[{p}]", 0, N, N)
-            c.need(resampled[p] or a == list(range(N)), f"{at}.ancestors[{p}]",
-                   "must be the identity where the prompt did not resample")
-        committed = committed[(np.asarray(ancestors, dtype=np.int64) + N * np.arange(P)[:, None]).ravel()]
-    c.need(bool((committed == L - width).all()), "steps",
-           f"do not complete the run: the final particles committed {_short(sorted(set(committed.tolist()))[:4])} "
-           f"of the {L - width} generated positions (a truncated trace?)")
-
+    _check_stats(c, d.get("stats", {}), len(steps))
+    _check_steps(c, steps, P, N, L, width, mask, known, step_fields)
     if d["schema_version"] >= 2:
+        for t, s in enumerate(steps):
+            _check_alternatives(c, s, f"steps[{t}]", len(s["rows"]), k, known)
         _check_run_identity(c, d, len(steps))
-    final = c.obj(d["final"], "final", ("chosen", "texts"))
-    c.ints(final["chosen"], "final.chosen", 0, N, P)
-    texts = c.seq(final["texts"], "final.texts", P)
-    for p in range(P):
-        c.texts(texts[p], f"final.texts[{p}]", N)
-    if "scores" in final:
-        scores = c.seq(final["scores"], "final.scores", P)
-        for p in range(P):
-            c.floats(scores[p], f"final.scores[{p}]", N)
 
 
-def _check_alternatives(c: _Check, s: dict, at: str, n: int, k: int, in_vocab) -> None:
+def _check_alternatives(c: _Check, s: dict, at: str, n: int, k: int, known: set) -> None:
     """Schema 2, one step's alternatives for its `n` commits: null when k = 0, else k token ids per commit inside
     the vocabulary, k probabilities in [0, 1] per commit, most likely first, and a rank ≥ 1 per commit that agrees
     with where the committed token stands among them (ties share the better rank, so a token left out of the
@@ -492,7 +664,8 @@ def _check_alternatives(c: _Check, s: dict, at: str, n: int, k: int, in_vocab) -
     alt = c.ints(s["alt_tokens"], fields_[0], 0, MAX_ID + 1)
     c.need(len(alt) == n * k, fields_[0], f"must hold k = {k} (config.top_k_alternatives) token ids per commit: "
                                           f"{n * k} for {n} commits, not {len(alt)}")
-    in_vocab(alt, fields_[0])
+    if not known.issuperset(alt):
+        c.fail(fields_[0], f"holds token ids outside the vocabulary: {_short(sorted(set(alt) - known)[:5])}")
     probs = np.asarray(c.floats(s["alt_probs"], fields_[1], n * k), dtype=float).reshape(n, k)
     c.need(bool(((probs >= 0) & (probs <= 1)).all()), fields_[1], "must hold probabilities in [0, 1]")
     c.need(bool((np.diff(probs, axis=1) <= 0).all()), fields_[1], "must list each commit's alternatives most "

@@ -66,38 +66,119 @@ def penalise_repeats(logits: torch.Tensor, present: torch.Tensor, penalty: float
     return torch.where(present, scaled, logits, out=logits)
 
 
+# Entries one pass of `ngram_bans` may hold at once (index tensors of this many int64s): bounds its memory for any n.
+NGRAM_CHUNK = 1 << 20
+
+
+def _compact(values: torch.Tensor) -> torch.Tensor:
+    """Dense ids of `values` (equal values, equal ids), each < values.numel()."""
+    return torch.unique(values, return_inverse=True)[1]
+
+
+def _substring_ids(x: torch.Tensor, longest: int) -> torch.Tensor:
+    """`[K+1, R, L]` exact ids: level k holds an id of x[r, i : i + 2^k] (equal substrings of the same length,
+    equal ids, across rows too), -1 where the substring would run past the end. K = floor(log2(longest)).
+    Built by doubling: an id of length 2^k is the pair of two ids of length 2^(k-1)."""
+    R, L = x.shape
+    K = max(longest, 1).bit_length() - 1
+    ids = torch.full((K + 1, R, L), -1, dtype=torch.int64, device=x.device)
+    ids[0] = _compact(x).view(R, L)
+    base = R * L + 1
+    for k in range(1, K + 1):
+        half, width = 1 << (k - 1), L - (1 << k) + 1
+        if width <= 0:
+            break
+        ids[k, :, :width] = _compact(ids[k - 1, :, :width] * base + ids[k - 1, :, half:half + width]).view(R, width)
+    return ids
+
+
+def _substring_key(ids: torch.Tensor, rows: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """An exact key of x[rows, start : start + length] among substrings of the same length (0 when empty):
+    the ids of its two overlapping halves of length 2^floor(log2 length) (the sparse-table trick)."""
+    base = ids.shape[1] * ids.shape[2] + 1
+    k = torch.where(length > 0, torch.log2(length.clamp(min=1).double()).floor().long(), 0)
+    k = torch.minimum(k, torch.tensor(ids.shape[0] - 1, device=k.device))
+    last = (start + length - (1 << k)).clamp(min=0)
+    first = start.clamp(max=ids.shape[2] - 1)
+    a, b = ids[k, rows, first], ids[k, rows, last.clamp(max=ids.shape[2] - 1)]
+    return torch.where(length > 0, (a + 1) * base + (b + 1), 0)
+
+
 def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n: int, vocab_size: int,
                flat: slice) -> torch.Tensor:
     """`[M, V]` bool for the flat candidates `flat` of `positions [R, m]` (row-major): the tokens a candidate may
     not take because they would complete a repeated n-gram.
 
-    The rule: token t at position j is refused when some window of n consecutive positions containing j has
-    its other n-1 positions known (prompt or committed before this step) and, with t at j, equals a window of
-    n known tokens elsewhere in the same row. Positions committed in the same step are not each other's
-    neighbours. Vectorised over rows and candidates: O(M · n² · L) comparisons.
+    The rule: token t at a masked position j is refused when some window of n consecutive positions containing
+    j has its other n-1 positions known (prompt or committed before this step) and, with t at j, equals a window
+    of n known tokens elsewhere in the same row. Positions committed in the same step are not each other's
+    neighbours; candidates at known positions (padding, never committed) get no bans.
+
+    How: a window with its hole at offset o is keyed exactly by (row, o, the o tokens before the hole, the
+    n-1-o tokens after it); substring identity comes from a doubling table of exact ids (no hashing, so no
+    collisions). Each candidate's usable contexts are looked up among the complete windows' contexts, and
+    the token each matching window holds at the hole is banned. Work per row: O(L·log n) for the id table
+    plus O(n·L) window contexts (sorted), in passes of at most `NGRAM_CHUNK` entries: memory does not grow
+    with n, and time grows linearly in n, not with n².
     """
     R, L = x.shape
     m = positions.shape[1]
+    device = x.device
+    flat_ids = torch.arange(R * m, device=device)[flat]
+    bans = torch.zeros(len(flat_ids), vocab_size + 1, dtype=torch.bool, device=device)
     S = L - n + 1  # window starts
-    rows = torch.arange(R * m, device=x.device)[flat] // m  # [M]
-    bans = torch.zeros(len(rows), vocab_size + 1, dtype=torch.bool, device=x.device)
-    if S < 2:  # no room for a window besides the candidate's own
+    if S < 2 or len(flat_ids) == 0:  # no room for a window besides the candidate's own
         return bans[:, :vocab_size]
-    j = positions.flatten()[flat]  # [M]
-    offsets = torch.arange(n, device=x.device)
-    windows, known_w = x.unfold(1, n, 1), known.unfold(1, n, 1)  # [R, S, n]
-    complete = known_w.all(-1)  # [R, S]
-    starts = j[:, None] - offsets  # [M, n(o)]: the window holding j at offset o
-    inside = (starts >= 0) & (starts < S)
-    starts = starts.clamp(0, S - 1)
-    hole = offsets[:, None] == offsets[None, :]  # [n(o), n(i)]
-    cand = windows[rows[:, None], starts]  # [M, n(o), n(i)]
-    usable = inside & (known_w[rows[:, None], starts] | hole).all(-1)  # [M, n(o)]
-    own = windows[rows]  # [M, S, n(i)]
-    same = ((cand[:, :, None, :] == own[:, None, :, :]) | hole[None, :, None, :]).all(-1)  # [M, n(o), S]
-    match = same & usable[:, :, None] & complete[rows][:, None, :]
-    banned_token = own.transpose(1, 2)  # [M, n(o), S]: window e's token at offset o
-    return bans.scatter_(1, torch.where(match, banned_token, vocab_size).flatten(1), True)[:, :vocab_size]
+    first_row, last_row = int(flat_ids[0]) // m, int(flat_ids[-1]) // m
+    unknown = torch.nn.functional.pad((~known).long().cumsum(1), (1, 0))  # [R, L+1] masks before each position
+    complete = (unknown[:, n:] - unknown[:, :S]) == 0  # [R, S] windows with every position known
+    group = max(1, NGRAM_CHUNK // (n * S))  # rows per pass: ≤ NGRAM_CHUNK window contexts
+    offsets = torch.arange(n, device=device)
+    for lo in range(first_row, last_row + 1, group):
+        hi = min(lo + group, last_row + 1)
+        take = (flat_ids >= lo * m) & (flat_ids < hi * m)
+        q_flat = take.nonzero().flatten()  # candidates of these rows, as indices into `bans`
+        q_row = flat_ids[q_flat] // m - lo  # [Q] local rows
+        j = positions.flatten()[flat_ids[q_flat]]
+        # usable (candidate, o): window start s = j - o inside, j masked, the other n-1 positions known
+        s = j[:, None] - offsets  # [Q, n]
+        inside = (s >= 0) & (s < S)
+        sc = s.clamp(0, S - 1)
+        u = unknown[lo:hi]
+        masked_j = ~known[lo:hi][q_row, j]
+        usable = inside & masked_j[:, None] & (u[q_row[:, None], sc + n] - u[q_row[:, None], sc] == 1)
+        qi, qo = usable.nonzero(as_tuple=True)
+        if len(qi) == 0:
+            continue
+        needed = torch.zeros(hi - lo, n, dtype=torch.bool, device=device)
+        needed[q_row[qi], qo] = True
+        # complete windows e at offsets o some candidate of the row needs: hole h = e + o holds the banned token
+        tr, to, te = (needed[:, :, None] & complete[lo:hi, None, :]).nonzero(as_tuple=True)
+        if len(tr) == 0:
+            continue
+        ids = _substring_ids(x[lo:hi], n - 1)
+        rows = torch.cat([tr, q_row[qi]])
+        o = torch.cat([to, qo])
+        hole = torch.cat([te + to, j[qi]])
+        before = _compact(_substring_key(ids, rows, hole - o, o))
+        after = _compact(_substring_key(ids, rows, hole + 1, n - 1 - o))
+        key = _compact(_compact((rows * n + o) * len(rows) + before) * len(rows) + after)
+        t_key, q_key = key[:len(tr)], key[len(tr):]
+        pairs = torch.unique(t_key * (vocab_size + 1) + x[lo + tr, te + to])  # sorted (context, banned token)
+        first = torch.searchsorted(pairs, q_key * (vocab_size + 1))
+        count = torch.searchsorted(pairs, (q_key + 1) * (vocab_size + 1)) - first
+        ends = count.cumsum(0)
+        done = 0
+        while done < len(count):  # expand the matches in passes of about NGRAM_CHUNK
+            stop = int(torch.searchsorted(ends, ends[done] - count[done] + NGRAM_CHUNK, right=True).clamp(
+                min=done + 1))
+            c = count[done:stop]
+            which = torch.repeat_interleave(torch.arange(done, stop, device=device), c)
+            within = torch.arange(len(which), device=device) - torch.repeat_interleave(
+                (ends[done:stop] - c) - (ends[done] - count[done]), c)
+            bans[q_flat[qi[which]], pairs[first[which] + within] % (vocab_size + 1)] = True
+            done = stop
+    return bans[:, :vocab_size]
 
 
 def transfer_counts(block_length: int, steps_per_block: int) -> list[int]:

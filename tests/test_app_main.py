@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
     (["--threads", "-1"], "argument --threads: '-1': must be a whole number in [0, 1024]"),
     (["--port", "99999"], "argument --port: '99999': must be a whole number in [1, 65535]"),
     (["--port", "http"], "argument --port: 'http': must be a whole number in [1, 65535]"),
-    (["--max-cost", "0"], "argument --max-cost: '0': must be a whole number ≥ 1"),
+    (["--max-cost", "0"], "argument --max-cost: '0': must be a whole number in [1, 9007199254740991]"),
     (["--max-concurrent-runs", "0"], "argument --max-concurrent-runs: '0': must be a whole number in [1, 64]"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])

@@ -1,7 +1,9 @@
 """One cost model (cell-steps = rows × steps × sequence length) for sampling requests and loaded traces."""
+import math
+
 import pytest
 
-from explorer.limits import Limits, cost
+from explorer.limits import NGRAM_CELLS, REPETITION_FACTOR, Limits, cost, draw_cells, knob_factor, text_chars
 from explorer.request import RunRequest
 from tools.measure_limits import synthetic_trace
 
@@ -58,7 +60,9 @@ def test_a_small_file_declaring_a_huge_replay_is_refused_before_any_replay():
     with pytest.raises(ValueError, match=r"1,280,000 cell-steps to replay \(64 rows × 1 steps × 20000 positions\);"
                                          r" this app allows 500,000.*--max-trace-cost 1280000"):
         Limits().check_trace(trace)
-    Limits(max_trace_cost=1_280_000).check_trace(trace)
+    with pytest.raises(ValueError, match="draws 1,300,064 cells a frame"):  # and the browser could not draw it
+        Limits(max_trace_cost=1_280_000).check_trace(trace)
+    Limits(max_trace_cost=1_280_000, max_draw_cells=1_300_064).check_trace(trace)
 
 
 def test_traces_loaded_together_count_together():
@@ -95,3 +99,38 @@ def test_every_allowed_run_with_the_most_alternatives_loads_back():
                   top_k_alternatives=MAX_ALTERNATIVES, best_of_n=True)
     traces = [decode(BigramToy(), cfg).trace for cfg in req.configs("cpu").values()]
     assert Limits().request_cost(req, 2) < Limits().trace_cost(traces) <= Limits().request_cost(req, 2) * factor
+
+
+def test_no_repeat_ngram_and_repetition_penalty_are_counted():
+    """The issue's N = 2, gen 512, steps 96 with n = 346 passed at 149,184 cell-steps; its n-gram work is now counted."""
+    plain = request(n_particles=2, gen_length=512, steps=96, block_length=512)
+    limits = Limits()
+    base = limits.request_cost(plain, prompt_tokens=6)
+    assert base == 3 * 96 * 518 == 149_184
+    with_ngram = request(n_particles=2, gen_length=512, steps=96, block_length=512, no_repeat_ngram=64)
+    assert limits.request_cost(with_ngram, 6) == math.ceil(base * (1 + 64 / NGRAM_CELLS))
+    with pytest.raises(ValueError, match="repetition controls included"):
+        limits.check_request(with_ngram, 6)
+    # n beyond half the sequence leaves fewer windows: the factor follows min(n, L - n + 1)
+    big = request(n_particles=2, gen_length=512, steps=96, block_length=512, no_repeat_ngram=500)
+    assert limits.request_cost(big, 6) == math.ceil(base * (1 + 19 / NGRAM_CELLS))
+    assert knob_factor(0, 1.0, 100) == 1 and knob_factor(0, 1.5, 100) == REPETITION_FACTOR
+    assert knob_factor(1000, 1.0, 100) == 1  # n > L: no window fits, nothing to do
+
+
+def test_a_trace_over_the_drawing_budget_is_refused_by_name():
+    """N = 20,000 × L = 2 (8 % of the replay limit) took 60.7 s to its first frame in the browser."""
+    wide = synthetic_trace(n_particles=20_000, length=2, n_steps=1)
+    with pytest.raises(ValueError, match="N = 20,000 particles: the player draws at most 256"):
+        Limits().check_trace(wide)
+    assert Limits().browser_budget() == {"max_draw_rows": 256, "max_draw_cells": 600_000, "max_diff_words": 20_000}
+    Limits().check_draw(256, 513, 1)  # the CLI's N = 256 × 512 × 1 output is drawn
+    assert draw_cells(256, 513, 1) == 256 * 513 + 256 + 513
+
+
+def test_text_a_trace_carries_is_counted():
+    t = synthetic_trace(n_particles=4, length=8, n_steps=2)
+    t.final["texts"] = [["x" * 600_000] * 4]
+    with pytest.raises(ValueError, match=r"hold 2,40\d,\d+ characters of text .* allows 2,000,000"):
+        Limits().check_trace(t)
+    assert text_chars(t) > 2_400_000

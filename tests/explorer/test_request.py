@@ -122,3 +122,27 @@ def test_random_sizes_are_allowed_or_refused_with_the_estimate(n, gen, steps, bl
     except ValueError as e:
         event("refused by Limits")
         assert "this app allows" in str(e)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("n_particles", float("nan"), "n particles = nan: must be a finite number"),
+    ("n_particles", "4", "n particles = '4': must be a number"),
+    ("n_particles", 2.5, "n particles = 2.5: must be a whole number"),
+    ("temperature", "hot", "temperature = 'hot': must be a number"),
+    ("seed", float("inf"), "seed = inf: must be a finite number"),
+    ("seed", True, "seed = True: must be a number"),
+])
+def test_raw_numbers_are_checked_before_a_component_rounds_them(name, value, message):
+    from explorer.request import check_raw, strict_numbers
+
+    with pytest.raises(ValueError, match=message):
+        check_raw(name, value)
+
+    class Component:  # what Gradio's Number does: round to the precision
+        def preprocess(self, payload):
+            return int(round(payload))
+    component = Component()
+    strict_numbers({name: component, "prompt": Component()}, error=RuntimeError)
+    with pytest.raises(RuntimeError, match=message):
+        component.preprocess(value)
+    assert component.preprocess(3) == 3  # a whole number passes through to the component

@@ -64,3 +64,29 @@ def test_repetition_knobs_are_validated(changes, message):
 def test_defaults_keep_the_papers_method():
     c = SamplerConfig()
     assert (c.reward_weight, c.repetition_penalty, c.no_repeat_ngram) == (1.0, 1.0, 0)
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(seed=10**30), r"seed = 1000000000000000000000000000000: must be an integer ≥ 0 \(a whole number ≤ 2\^63 − 1\)"),
+    (dict(seed=10**5000), "seed = an integer of 16610 bits"),
+    (dict(temperature=float("inf")), "temperature = inf: must be a finite number"),
+    (dict(temperature="hot"), "temperature = 'hot': must be a finite number"),
+    (dict(n_particles=True), "n_particles = True: must be an integer"),
+    (dict(gen_length=64.0), "gen_length = 64.0: must be an integer"),
+    (dict(policy=["topk"]), r"policy = \['topk'\]: must be one of"),
+    (dict(device="meta"), "device = 'meta': must be a torch device"),
+    (dict(device="not a device"), "device = 'not a device'"),
+    (dict(prompts=("ok", "bad \udcff")), r"prompts\[1\]: holds a character that is not valid text"),
+    (dict(prompts=5), "prompts = 5: must be one or more strings"),
+])
+def test_types_and_64_bit_ints_are_validated_like_ranges(changes, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerConfig(**changes)
+
+
+def test_check_device_names_a_missing_gpu(monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device = 'cuda': this machine has no such CUDA device"):
+        SamplerConfig(device="cuda").check_device()
+    SamplerConfig(device="cpu").check_device()

@@ -2,6 +2,10 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sampler import unmasking
 
 from sampler.unmasking import (draw_candidates, ngram_bans, penalise_repeats, present_tokens, select_commits,
                                top_alternatives, transfer_counts)
@@ -147,3 +151,57 @@ def test_top_alternatives_are_the_proposals_most_likely_tokens(temperature, conf
     assert torch.equal(rank, expected_rank)
     if temperature == 0:
         assert (rank == 1).all()
+
+
+def reference_ngram_bans(x, known, positions, n, vocab_size, flat):
+    """The rule of `ngram_bans`, written plainly: loops over candidates, windows and tokens."""
+    R, L = x.shape
+    m = positions.shape[1]
+    x, known = x.tolist(), known.tolist()
+    out = torch.zeros(flat.stop - flat.start, vocab_size, dtype=torch.bool)
+    for q, f in enumerate(range(flat.start, flat.stop)):
+        r, j = f // m, int(positions.flatten()[f])
+        if known[r][j]:
+            continue
+        complete = [tuple(x[r][e:e + n]) for e in range(L - n + 1) if all(known[r][e:e + n])]
+        for s in range(max(0, j - n + 1), min(j, L - n) + 1):
+            if not all(known[r][i] for i in range(s, s + n) if i != j):
+                continue
+            for window in complete:
+                if all(window[i] == x[r][s + i] for i in range(n) if s + i != j):
+                    out[q, window[j - s]] = True
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_ngram_bans_match_a_plain_reference(data):
+    """The exact-id implementation bans what the rule says, on random rows, masks, positions and chunks."""
+    R, L = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 14))
+    V, n = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 6))
+    x = torch.tensor(data.draw(st.lists(st.lists(st.integers(0, V - 1), min_size=L, max_size=L), min_size=R,
+                                        max_size=R)))
+    mask = torch.tensor(data.draw(st.lists(st.lists(st.booleans(), min_size=L, max_size=L), min_size=R,
+                                           max_size=R)))
+    x[mask] = V  # the mask id, outside the drawable vocabulary here
+    m = data.draw(st.integers(1, L))
+    positions = torch.stack([torch.tensor(data.draw(st.permutations(range(L)))[:m]) for _ in range(R)])
+    a = data.draw(st.integers(0, R * m))
+    flat = slice(a, data.draw(st.integers(a, R * m)))
+    got = ngram_bans(x, ~mask, positions, n, V + 1, flat)
+    assert torch.equal(got, reference_ngram_bans(x, ~mask, positions, n, V + 1, flat))
+
+
+def test_ngram_bans_in_small_passes_ban_the_same(monkeypatch):
+    """Rows and matches are processed in passes of at most NGRAM_CHUNK entries; tiny passes change nothing."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (6, 40), generator=gen)
+    mask = torch.rand(6, 40, generator=gen) < 0.2
+    x[mask] = 3
+    positions = torch.argsort(mask.to(torch.uint8), dim=1, descending=True, stable=True)[:, :12]
+    for n in (2, 3, 5, 20):
+        whole = ngram_bans(x, ~mask, positions, n, 4, slice(0, 72))
+        assert torch.equal(whole, reference_ngram_bans(x, ~mask, positions, n, 4, slice(0, 72)))
+        monkeypatch.setattr(unmasking, "NGRAM_CHUNK", 7)
+        assert torch.equal(ngram_bans(x, ~mask, positions, n, 4, slice(0, 72)), whole)
+        monkeypatch.undo()
