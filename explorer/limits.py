@@ -114,7 +114,8 @@ class Limits:
         if estimate > self.max_cost:
             raise ValueError(
                 f"this Run would cost {estimate:,} cell-steps (rows × steps × sequence length, greedy and "
-                f"best-of-N and the repetition controls included); this app allows {self.max_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. "
+                f"best-of-N and the repetition controls included); this app allows {self.max_cost:,}, about "
+                f"{TIME_LIMIT_S} s on a 2-core CPU. "
                 "Lower N, steps or gen length, or turn best-of-N off; on a machine with a GPU start the app "
                 f"with --max-cost {estimate}")
         cfg = request.configs("cpu")["sr-smc"]

@@ -104,6 +104,40 @@ def _substring_key(ids: torch.Tensor, rows: torch.Tensor, start: torch.Tensor, l
     return torch.where(length > 0, (a + 1) * base + (b + 1), 0)
 
 
+def _ban_matches(bans: torch.Tensor, x: torch.Tensor, ids: torch.Tensor, complete: torch.Tensor, q_flat, q_row, j,
+                 qi, qo, o_lo: int, span: int, n: int, vocab_size: int) -> None:
+    """One pass of `ngram_bans` over rows `x [Rg, L]` and hole offsets [o_lo, o_lo + span): set `bans` for the
+    usable (candidate qi, offset qo) pairs from the complete windows whose context matches exactly."""
+    device = x.device
+    needed = torch.zeros(x.shape[0], span, dtype=torch.bool, device=device)
+    needed[q_row[qi], qo - o_lo] = True
+    # complete windows e at offsets o some candidate of the row needs: hole h = e + o holds the banned token
+    tr, to, te = (needed[:, :, None] & complete[:, None, :]).nonzero(as_tuple=True)
+    if len(tr) == 0:
+        return
+    to = to + o_lo
+    rows = torch.cat([tr, q_row[qi]])
+    o = torch.cat([to, qo])
+    hole = torch.cat([te + to, j[qi]])
+    before = _compact(_substring_key(ids, rows, hole - o, o))
+    after = _compact(_substring_key(ids, rows, hole + 1, n - 1 - o))
+    key = _compact(_compact((rows * n + o) * len(rows) + before) * len(rows) + after)
+    t_key, q_key = key[:len(tr)], key[len(tr):]
+    pairs = torch.unique(t_key * (vocab_size + 1) + x[tr, te + to])  # sorted (context, banned token)
+    first = torch.searchsorted(pairs, q_key * (vocab_size + 1))
+    count = torch.searchsorted(pairs, (q_key + 1) * (vocab_size + 1)) - first
+    ends = count.cumsum(0)
+    done = 0
+    while done < len(count):  # expand the matches in passes of about NGRAM_CHUNK
+        stop = int(torch.searchsorted(ends, ends[done] - count[done] + NGRAM_CHUNK, right=True).clamp(min=done + 1))
+        c = count[done:stop]
+        which = torch.repeat_interleave(torch.arange(done, stop, device=device), c)
+        within = torch.arange(len(which), device=device) - torch.repeat_interleave(
+            (ends[done:stop] - c) - (ends[done] - count[done]), c)
+        bans[q_flat[qi[which]], pairs[first[which] + within] % (vocab_size + 1)] = True
+        done = stop
+
+
 def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n: int, vocab_size: int,
                flat: slice) -> torch.Tensor:
     """`[M, V]` bool for the flat candidates `flat` of `positions [R, m]` (row-major): the tokens a candidate may
@@ -118,8 +152,8 @@ def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n:
     n-1-o tokens after it); substring identity comes from a doubling table of exact ids (no hashing, so no
     collisions). Each candidate's usable contexts are looked up among the complete windows' contexts, and
     the token each matching window holds at the hole is banned. Work per row: O(L·log n) for the id table
-    plus O(n·L) window contexts (sorted), in passes of at most `NGRAM_CHUNK` entries: memory does not grow
-    with n, and time grows linearly in n, not with n².
+    plus O(min(n, L-n+1)·L) window contexts (sorted), in passes of at most `NGRAM_CHUNK` contexts (by rows,
+    then by hole offsets): memory does not grow with n, and time grows linearly in n, not with n².
     """
     R, L = x.shape
     m = positions.shape[1]
@@ -150,34 +184,13 @@ def ngram_bans(x: torch.Tensor, known: torch.Tensor, positions: torch.Tensor, n:
         qi, qo = usable.nonzero(as_tuple=True)
         if len(qi) == 0:
             continue
-        needed = torch.zeros(hi - lo, n, dtype=torch.bool, device=device)
-        needed[q_row[qi], qo] = True
-        # complete windows e at offsets o some candidate of the row needs: hole h = e + o holds the banned token
-        tr, to, te = (needed[:, :, None] & complete[lo:hi, None, :]).nonzero(as_tuple=True)
-        if len(tr) == 0:
-            continue
         ids = _substring_ids(x[lo:hi], n - 1)
-        rows = torch.cat([tr, q_row[qi]])
-        o = torch.cat([to, qo])
-        hole = torch.cat([te + to, j[qi]])
-        before = _compact(_substring_key(ids, rows, hole - o, o))
-        after = _compact(_substring_key(ids, rows, hole + 1, n - 1 - o))
-        key = _compact(_compact((rows * n + o) * len(rows) + before) * len(rows) + after)
-        t_key, q_key = key[:len(tr)], key[len(tr):]
-        pairs = torch.unique(t_key * (vocab_size + 1) + x[lo + tr, te + to])  # sorted (context, banned token)
-        first = torch.searchsorted(pairs, q_key * (vocab_size + 1))
-        count = torch.searchsorted(pairs, (q_key + 1) * (vocab_size + 1)) - first
-        ends = count.cumsum(0)
-        done = 0
-        while done < len(count):  # expand the matches in passes of about NGRAM_CHUNK
-            stop = int(torch.searchsorted(ends, ends[done] - count[done] + NGRAM_CHUNK, right=True).clamp(
-                min=done + 1))
-            c = count[done:stop]
-            which = torch.repeat_interleave(torch.arange(done, stop, device=device), c)
-            within = torch.arange(len(which), device=device) - torch.repeat_interleave(
-                (ends[done:stop] - c) - (ends[done] - count[done]), c)
-            bans[q_flat[qi[which]], pairs[first[which] + within] % (vocab_size + 1)] = True
-            done = stop
+        span = n if group > 1 else max(1, NGRAM_CHUNK // S)  # offsets per pass: ≤ NGRAM_CHUNK contexts
+        for o_lo in range(0, n, span):
+            sel = (qo >= o_lo) & (qo < o_lo + span)
+            if sel.any():
+                _ban_matches(bans, x[lo:hi], ids, complete[lo:hi], q_flat, q_row, j, qi[sel], qo[sel], o_lo,
+                             min(span, n - o_lo), n, vocab_size)
     return bans[:, :vocab_size]
 
 

@@ -64,7 +64,8 @@ def raw_sample(url: str, **changes) -> str:
     """POST /sample's values as JSON text the client library will not write (NaN, Infinity); the error text."""
     params = client(url).view_api(print_info=False, return_format="dict")["named_endpoints"]["/sample"]["parameters"]
     values = {**{p["parameter_name"]: p.get("parameter_default") for p in params}, **TINY, **changes}
-    body = json.dumps({"data": [values[p["parameter_name"]] for p in params]}).encode()  # allow_nan: as a hostile client
+    # json writes NaN and Infinity (allow_nan), as a hostile client would
+    body = json.dumps({"data": [values[p["parameter_name"]] for p in params]}).encode()
     request = urllib.request.Request(f"{url}/gradio_api/call/sample", body, {"Content-Type": "application/json"})
     event = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
     return urllib.request.urlopen(f"{url}/gradio_api/call/sample/{event}", timeout=120).read().decode()

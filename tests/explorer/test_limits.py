@@ -102,7 +102,7 @@ def test_every_allowed_run_with_the_most_alternatives_loads_back():
 
 
 def test_no_repeat_ngram_and_repetition_penalty_are_counted():
-    """The issue's N = 2, gen 512, steps 96 with n = 346 passed at 149,184 cell-steps; its n-gram work is now counted."""
+    """The issue's N = 2, gen 512, steps 96 with n = 346 passed at 149,184 cell-steps; now its n-gram work counts."""
     plain = request(n_particles=2, gen_length=512, steps=96, block_length=512)
     limits = Limits()
     base = limits.request_cost(plain, prompt_tokens=6)

@@ -67,7 +67,7 @@ def test_defaults_keep_the_papers_method():
 
 
 @pytest.mark.parametrize("changes,message", [
-    (dict(seed=10**30), r"seed = 1000000000000000000000000000000: must be an integer ≥ 0 \(a whole number ≤ 2\^63 − 1\)"),
+    (dict(seed=10**30), r"seed = 10{30}: must be an integer ≥ 0 \(a whole number ≤ 2\^63 − 1\)"),
     (dict(seed=10**5000), "seed = an integer of 16610 bits"),
     (dict(temperature=float("inf")), "temperature = inf: must be a finite number"),
     (dict(temperature="hot"), "temperature = 'hot': must be a finite number"),
