@@ -39,6 +39,11 @@ class Limits:
     max_prompt_chars: int = 2000
     max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
     max_trace_cost: int = 500_000  # cell-steps of the traces loaded together (uploads, examples)
+    # drawing in the browser, which a GPU server does not make faster (see `draw_cost`)
+    max_draw_cells: int = 1_000_000
+    max_draw_nodes: int = 20_000
+    max_draw_particles: int = 256
+    max_draw_words: int = 1_000_000
 
     def request_cost(self, request: RunRequest, prompt_tokens: int) -> int:
         """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""
@@ -80,3 +85,35 @@ class Limits:
                 f"these traces would cost {estimate:,} cell-steps to replay ({shapes}); this app allows "
                 f"{self.max_trace_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. Start the app with "
                 f"--max-trace-cost {estimate} to load them")
+
+    def draw_cost(self, traces: dict) -> dict[str, int]:
+        """What the browser player does with runs (role → validated `Trace`; it draws each one's first prompt):
+
+        - cells: Σ (steps + 1) × N × generated positions, the frames it replays into typed arrays and scans once
+          (repeats, column widths, heatmap); a step then redraws at most N × positions of them;
+        - nodes: Σ (steps + 1) × N, the genealogy's nodes, recoloured at every step;
+        - particles: the largest N, the rows each view builds (canvas rows, weight bars, tables);
+        - words: words of the distinct final texts the answer panel shows (the answer diff itself is bounded in
+          the browser: past 1,000 differing words it shows the texts plainly).
+        """
+        cells = nodes = particles = words = 0
+        for t in traces.values():
+            frames, N = t.n_steps + 1, t.n_particles
+            cells += frames * N * (t.length - t.prompt_width)
+            nodes += frames * N
+            particles = max(particles, N)
+            words += sum(len(text.split()) for text in dict.fromkeys((t.final.get("texts") or [[]])[0]))
+        return {"cells": cells, "nodes": nodes, "particles": particles, "words": words}
+
+    def check_draw(self, traces: dict) -> None:
+        """Raise ValueError naming the first measure of `draw_cost` over its limit, before anything is sent."""
+        have = self.draw_cost(traces)
+        for name, limit, what in (
+                ("particles", self.max_draw_particles, "particles in one run"),
+                ("cells", self.max_draw_cells, "cells (steps + 1) × N × generated positions"),
+                ("nodes", self.max_draw_nodes, "genealogy nodes (steps + 1) × N"),
+                ("words", self.max_draw_words, "words of final texts")):
+            if have[name] > limit:
+                raise ValueError(
+                    f"too large to draw in the browser: {have[name]:,} {what}; the player draws at most {limit:,}. "
+                    "The trace itself is valid: replay it in Python (sampler.trace.Trace.load) or record a smaller run")
