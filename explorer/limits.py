@@ -39,11 +39,13 @@ class Limits:
     max_prompt_chars: int = 2000
     max_cost: int = 150_000  # cell-steps of one Run press, all its runs together
     max_trace_cost: int = 500_000  # cell-steps of the traces loaded together (uploads, examples)
-    # drawing in the browser, which a GPU server does not make faster (see `draw_cost`)
+    # drawing in the browser, which a GPU server does not make faster (see `draw_cost`; measured in chromium
+    # on the 2-core box by tests/explorer/test_player_extremes.py)
     max_draw_cells: int = 1_000_000
-    max_draw_nodes: int = 20_000
+    max_draw_nodes: int = 6_000  # the genealogy is SVG: ~3 s to draw 6,000 nodes there
     max_draw_particles: int = 256
-    max_draw_words: int = 1_000_000
+    max_draw_positions: int = 8_192  # one particle's text is one <canvas>: taller than ~32k px it cannot draw
+    max_draw_words: int = 300_000
 
     def request_cost(self, request: RunRequest, prompt_tokens: int) -> int:
         """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""
@@ -93,23 +95,25 @@ class Limits:
           (repeats, column widths, heatmap); a step then redraws at most N × positions of them;
         - nodes: Σ (steps + 1) × N, the genealogy's nodes, recoloured at every step;
         - particles: the largest N, the rows each view builds (canvas rows, weight bars, tables);
+        - positions: the most generated positions of one run, the cells of one canvas row;
         - words: words of the distinct final texts the answer panel shows (the answer diff itself is bounded in
           the browser: past 1,000 differing words it shows the texts plainly).
         """
-        cells = nodes = particles = words = 0
+        cells = nodes = particles = positions = words = 0
         for t in traces.values():
-            frames, N = t.n_steps + 1, t.n_particles
-            cells += frames * N * (t.length - t.prompt_width)
+            frames, N, G = t.n_steps + 1, t.n_particles, t.length - t.prompt_width
+            cells += frames * N * G
             nodes += frames * N
-            particles = max(particles, N)
+            particles, positions = max(particles, N), max(positions, G)
             words += sum(len(text.split()) for text in dict.fromkeys((t.final.get("texts") or [[]])[0]))
-        return {"cells": cells, "nodes": nodes, "particles": particles, "words": words}
+        return {"cells": cells, "nodes": nodes, "particles": particles, "positions": positions, "words": words}
 
     def check_draw(self, traces: dict) -> None:
         """Raise ValueError naming the first measure of `draw_cost` over its limit, before anything is sent."""
         have = self.draw_cost(traces)
         for name, limit, what in (
                 ("particles", self.max_draw_particles, "particles in one run"),
+                ("positions", self.max_draw_positions, "generated positions in one run"),
                 ("cells", self.max_draw_cells, "cells (steps + 1) × N × generated positions"),
                 ("nodes", self.max_draw_nodes, "genealogy nodes (steps + 1) × N"),
                 ("words", self.max_draw_words, "words of final texts")):
