@@ -13,10 +13,9 @@ knobs add per cell:
   policies, schemes, confidence and the final pick cost the same per cell;
 - server replay of loaded traces: R × L cells per step (`max_trace_cost`), and the text they
   carry (prompts, final texts, token strings: `max_text_chars`), which the server scores;
-- drawing in the browser (`browser_budget`, `check_draw`): one frame draws N × L canvas
-  cells, N × T tree nodes and L × T heatmap cells (`max_draw_cells`), at most
-  `max_draw_rows` particles, and the answer diff compares at most `max_diff_words` words
-  (longer texts are shown without a diff). A trace over the drawing budget is refused by
+- drawing in the browser (`draw_cost`, `check_draw`): the cells the player replays and scans,
+  the genealogy's nodes, the particles and positions of one run and the words of the final
+  texts (the answer diff itself is bounded in the browser). A trace over the drawing budget is refused by
   name before it is sent to the browser.
 
 `max_cost` bounds a sampling request and `max_trace_cost` the traces loaded together. The
@@ -60,11 +59,6 @@ def knob_factor(no_repeat_ngram: int, repetition_penalty: float, length: int) ->
     return factor
 
 
-def draw_cells(n_particles: int, length: int, steps: int) -> int:
-    """Cells one frame of the player draws for a run: canvas N × L, genealogy N × T, heatmap L × T."""
-    return n_particles * length + n_particles * steps + length * steps
-
-
 def text_chars(trace) -> int:
     """Characters of text a trace carries: model, prompts, final texts and token strings."""
     final = trace.final.get("texts", [])
@@ -85,9 +79,13 @@ class Limits:
     max_upload_files: int = 3  # files per upload (one per kind of run); one upload request carries at most
     # max_upload_files × max_upload_bytes (`upload_request_bytes`)
     max_text_chars: int = 2_000_000  # characters of text of the traces loaded together (scored on the server)
-    max_draw_rows: int = 256  # particles the browser player draws in one run (the CLI's N = 256 fits)
-    max_draw_cells: int = 600_000  # cells of one frame of one run: N × L + N × T + L × T (`draw_cells`)
-    max_diff_words: int = 20_000  # words the answer diff compares (both texts together); longer: no diff
+    # drawing in the browser, which a GPU server does not make faster (see `draw_cost`; measured in chromium
+    # on the 2-core box by tests/explorer/test_player_extremes.py)
+    max_draw_cells: int = 1_000_000
+    max_draw_nodes: int = 6_000  # the genealogy is SVG: ~3 s to draw 6,000 nodes there
+    max_draw_particles: int = 256
+    max_draw_positions: int = 8_192  # one particle's text is one <canvas>: taller than ~32k px it cannot draw
+    max_draw_words: int = 300_000
 
     def request_cost(self, request: RunRequest, prompt_tokens: int) -> int:
         """Cell-steps a request will decode: Σ over its runs of rows × planned steps × (prompt + gen length)."""
@@ -118,8 +116,6 @@ class Limits:
                 f"{TIME_LIMIT_S} s on a 2-core CPU. "
                 "Lower N, steps or gen length, or turn best-of-N off; on a machine with a GPU start the app "
                 f"with --max-cost {estimate}")
-        cfg = request.configs("cpu")["sr-smc"]
-        self.check_draw(cfg.n_particles, prompt_tokens + cfg.gen_length, cfg.planned_steps)
 
     def trace_cost(self, traces) -> int:
         """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length, plus
@@ -141,26 +137,43 @@ class Limits:
                 f"these traces would cost {estimate:,} cell-steps to replay ({shapes}); this app allows "
                 f"{self.max_trace_cost:,}, about {TIME_LIMIT_S} s on a 2-core CPU. Start the app with "
                 f"--max-trace-cost {estimate} to load them")
-        for t in traces:
-            self.check_draw(t.n_particles, t.length, t.n_steps)
+        self.check_draw(dict(enumerate(traces)))
 
     @property
     def upload_request_bytes(self) -> int:
         """The most one upload request may carry: its files and the form's own bytes."""
         return self.max_upload_files * self.max_upload_bytes + 2**16
 
-    def browser_budget(self) -> dict:
-        """The player's drawing budget as numbers (for the page and the HTML export)."""
-        return {"max_draw_rows": self.max_draw_rows, "max_draw_cells": self.max_draw_cells,
-                "max_diff_words": self.max_diff_words}
+    def draw_cost(self, traces: dict) -> dict[str, int]:
+        """What the browser player does with runs (role → validated `Trace`; it draws each one's first prompt):
 
-    def check_draw(self, n_particles: int, length: int, steps: int) -> None:
-        """Raise ValueError when one run of N particles, L positions and T steps is over the drawing budget."""
-        if n_particles > self.max_draw_rows:
-            raise ValueError(f"a run of N = {n_particles:,} particles: the player draws at most "
-                             f"{self.max_draw_rows:,} per run")
-        cells = draw_cells(n_particles, length, steps)
-        if cells > self.max_draw_cells:
-            raise ValueError(f"a run of {n_particles:,} particles × {length:,} positions × {steps:,} steps draws "
-                             f"{cells:,} cells a frame (N·L + N·T + L·T); the player draws at most "
-                             f"{self.max_draw_cells:,}")
+        - cells: Σ (steps + 1) × N × generated positions, the frames it replays into typed arrays and scans once
+          (repeats, column widths, heatmap); a step then redraws at most N × positions of them;
+        - nodes: Σ (steps + 1) × N, the genealogy's nodes, recoloured at every step;
+        - particles: the largest N, the rows each view builds (canvas rows, weight bars, tables);
+        - positions: the most generated positions of one run, the cells of one canvas row;
+        - words: words of the distinct final texts the answer panel shows (the answer diff itself is bounded in
+          the browser: past 1,000 differing words it shows the texts plainly).
+        """
+        cells = nodes = particles = positions = words = 0
+        for t in traces.values():
+            frames, N, G = t.n_steps + 1, t.n_particles, t.length - t.prompt_width
+            cells += frames * N * G
+            nodes += frames * N
+            particles, positions = max(particles, N), max(positions, G)
+            words += sum(len(text.split()) for text in dict.fromkeys((t.final.get("texts") or [[]])[0]))
+        return {"cells": cells, "nodes": nodes, "particles": particles, "positions": positions, "words": words}
+
+    def check_draw(self, traces: dict) -> None:
+        """Raise ValueError naming the first measure of `draw_cost` over its limit, before anything is sent."""
+        have = self.draw_cost(traces)
+        for name, limit, what in (
+                ("particles", self.max_draw_particles, "particles in one run"),
+                ("positions", self.max_draw_positions, "generated positions in one run"),
+                ("cells", self.max_draw_cells, "cells (steps + 1) × N × generated positions"),
+                ("nodes", self.max_draw_nodes, "genealogy nodes (steps + 1) × N"),
+                ("words", self.max_draw_words, "words of final texts")):
+            if have[name] > limit:
+                raise ValueError(
+                    f"too large to draw in the browser: {have[name]:,} {what}; the player draws at most {limit:,}. "
+                    "The trace itself is valid: replay it in Python (sampler.trace.Trace.load) or record a smaller run")

@@ -7,6 +7,7 @@ project's own `sampler.metrics`, once, so the browser never re-implements them.
 """
 import math
 
+from explorer.limits import Limits
 from explorer.runs import LABELS, ROLES, role_of, single_prompt
 from sampler.metrics import text_metrics
 from sampler.trace import Trace
@@ -52,12 +53,15 @@ def run_payload(trace: Trace, role: str) -> dict:
     return d
 
 
-def payload(traces: dict[str, Trace], live: bool = False, notes=()) -> dict:
+def payload(traces: dict[str, Trace], live: bool = False, notes=(), limits: Limits = Limits()) -> dict:
     """Everything the player draws, JSON-able: `{"version", "live", "notes", "runs": {role: run}}`.
 
     `traces` maps roles ("greedy", "sr-smc", "best-of-n") to traces; `live` marks runs still
-    being sampled (steps so far, `final` may be empty). Roles are checked against the traces.
+    being sampled (steps so far, `final` may be empty). Roles are checked against the traces, and
+    what the browser would draw against `limits.check_draw` (ValueError naming the measure over
+    its limit): the browser never receives runs it cannot draw.
     """
+    limits.check_draw(traces)
     notes = list(notes)
     runs = {}
     for role in ROLES:

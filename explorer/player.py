@@ -7,6 +7,7 @@ module in a function scope in dependency order (imports become reads of the expo
 module's object). plotly.js is the copy the `plotly` Python package ships: served by
 Gradio as a static file in the app, inlined in the export.
 """
+import html
 import json
 import re
 from functools import cache
@@ -84,20 +85,27 @@ def player(value: dict | None = None, **kwargs) -> gr.HTML:
                    js_on_load=bundle() + "\nSRPlayer.mountGradio(element, props, watch);", **kwargs)
 
 
-def _script_json(data) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "<\\!--")
+# What JSON text may not hold raw inside a <script> element: `<` and `>` (`</script>`, `<!--`, `-->` change how
+# the HTML parser reads the element), `&`, and U+2028/U+2029 (line terminators to older JavaScript parsers).
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(data) -> str:
+    """`data` as JSON text that is safe anywhere inside a <script> element and still parses to `data`: the
+    characters above only occur inside JSON strings, where their \\uXXXX escapes mean the same. Raises
+    ValueError on NaN or infinity (JSON.parse would reject them)."""
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).translate(_SCRIPT_ESCAPES)
 
 
 def export_html(traces: dict[str, Trace], title: str | None = None) -> str:
     """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network."""
     title = title or "SR-SMC run"
-    esc = title.replace("&", "&amp;").replace("<", "&lt;")
+    esc = html.escape(title)
     plotly_js = PLOTLY_JS.read_text().replace("</script", "<\\/script")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc}</title>'
             f"<style>body {{margin: 8px;}}\n{css()}</style>\n<script>{plotly_js}</script>\n</head><body>"
             f'<h1 style="font: 600 18px system-ui, sans-serif">{esc}</h1>{MOUNT}'
-            f'<script type="application/json" id="srp-data">{_script_json(payload(traces))}</script>\n'
+            f'<script type="application/json" id="srp-data">{script_json(payload(traces))}</script>\n'
             f"<script>{bundle()}\nSRPlayer.mountStatic(document.querySelector('.srp-mount'), "
             "JSON.parse(document.getElementById('srp-data').textContent));</script></body></html>")

@@ -63,7 +63,7 @@ export class Canvas {
     this.col = new Float32Array(G).fill(2.2 * FONT_PX);
     for (let j = 0; j < (run.T + 1) * N * G; j++) if (run.commit[j] >= 0) this.col[j % G] = Math.max(this.col[j % G], widthOf(run.tokens[j]));
     this.shown = Array.from({ length: N }, () => new Float64Array(G).fill(-2));
-    this.visible = new Array(N).fill(true);
+    this.visible = null;  // which slots are in view: guessed in layout(), then kept by the observer
     this.seen.disconnect();
     this.rowEls.forEach((r) => this.seen.observe(r));
     this.order_ = null; this.t = -1;
@@ -83,6 +83,10 @@ export class Canvas {
       this.x[g] = x; this.y[g] = y; x += this.col[g] + GAP;
     }
     this.height = y + CELL_H + 2; this.drawWidth = width;
+    if (!this.visible) {  // until the observer reports: the slots that fit in a window's height (the box is shorter)
+      const fit = Math.ceil((window.innerHeight + 400) / (this.height + 30));
+      this.visible = Array.from({ length: this.run.N }, (_, slot) => slot < fit);
+    }
     for (const c of this.canvases) { c.style.width = `${width}px`; c.style.height = `${this.height}px`; }
     this.canvases.forEach((_, slot) => this.backing(slot, true));
     if (this.t >= 0) this.show(this.t);

@@ -6,11 +6,22 @@
 
 const PUNCT = /^[^\p{L}\p{N}]*$/u;
 
+/** Normalised weights of log-weights [N] (a loop, not a spread: N may be any size the server accepts). */
 export function softmax(logw) {
-  const m = Math.max(...logw);
-  const z = logw.map((v) => Math.exp(v - m));
-  const s = z.reduce((a, b) => a + b, 0);
-  return z.map((v) => v / s);
+  let m = -Infinity;
+  for (const v of logw) if (v > m) m = v;
+  const z = new Array(logw.length);
+  let s = 0;
+  for (let i = 0; i < logw.length; i++) { z[i] = Math.exp(logw[i] - m); s += z[i]; }
+  for (let i = 0; i < z.length; i++) z[i] /= s;
+  return z;
+}
+
+/** Index of the largest value of `values` (the first on ties; -1 when empty). */
+export function argmax(values) {
+  let best = -1;
+  for (let i = 0; i < values.length; i++) if (best < 0 || values[i] > values[best]) best = i;
+  return best;
 }
 
 /** Replays one run's trace dict (a payload run) into typed arrays. */
@@ -18,8 +29,8 @@ export function buildRun(d) {
   const N = d.config.n_particles, W = d.prompt_width, L = d.initial[0].length, G = L - W, T = d.steps.length;
   const size = (T + 1) * N * G, NG = N * G;
   const tokens = new Int32Array(size), logc = new Float32Array(size).fill(NaN);
-  const commit = new Int16Array(size).fill(-1), inherited = new Uint8Array(size);
-  const cur = { tokens: new Int32Array(NG), logc: new Float32Array(NG).fill(NaN), commit: new Int16Array(NG).fill(-1),
+  const commit = new Int32Array(size).fill(-1), inherited = new Uint8Array(size);
+  const cur = { tokens: new Int32Array(NG), logc: new Float32Array(NG).fill(NaN), commit: new Int32Array(NG).fill(-1),
     inherited: new Uint8Array(NG) };
   for (let k = 0; k < N; k++) for (let g = 0; g < G; g++) cur.tokens[k * G + g] = d.initial[0][W + g];
   const identity = Array.from({ length: N }, (_, k) => k);
@@ -60,7 +71,8 @@ export function buildRun(d) {
   const weights = logw.map(softmax);
   const vocab = d.vocab;
   const final = d.final && d.final.texts ? { chosen: d.final.chosen[0], scores: d.final.scores[0], texts: d.final.texts[0] } : null;
-  const maxId = Math.max(d.mask_id, ...d.steps.flatMap((r) => r.tokens), 0);
+  let maxId = Math.max(d.mask_id, 0);
+  for (const rec of d.steps) for (const id of rec.tokens) if (id > maxId) maxId = id;
   const words = new Map();
   const run = { d, role: d.role, label: d.label, config: d.config, N, G, T, W, NG, tokens, logc, commit, inherited,
     parents, roots, logw, weights, increment, ess, resampled, block, final, metrics: d.metrics || null,
@@ -98,9 +110,9 @@ export function descendants(run, from, later = run.T) {
   return out;
 }
 
-/** Ancestor at frame `t` of every node (s, k), s ≥ t: Int16Array [(T+1)·N], -1 for s < t. */
+/** Ancestor at frame `t` of every node (s, k), s ≥ t: Int32Array [(T+1)·N], -1 for s < t. */
 export function ancestorsAt(run, t) {
-  const N = run.N, out = new Int16Array((run.T + 1) * N).fill(-1);
+  const N = run.N, out = new Int32Array((run.T + 1) * N).fill(-1);
   for (let k = 0; k < N; k++) out[t * N + k] = k;
   for (let s = t + 1; s <= run.T; s++) for (let k = 0; k < N; k++) out[s * N + k] = out[(s - 1) * N + run.parents[s - 1][k]];
   return out;

@@ -11,6 +11,13 @@ export function el(tag, attrs = {}, children = []) {
   return e;
 }
 
+/** Replace `parent`'s children with `children` (any number: appended one by one, never spread into a call). */
+export function setChildren(parent, children) {
+  const frag = document.createDocumentFragment();
+  for (const c of children) frag.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  parent.replaceChildren(frag);
+}
+
 /** A number with `d` decimals, "–" when missing. */
 export function fmt(v, d = 2) {
   return v === null || v === undefined || !Number.isFinite(v) ? "–" : Number(v).toFixed(d);

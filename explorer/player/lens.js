@@ -9,7 +9,7 @@
 import { ancestry } from "./data.js";
 import { logcShares } from "./repeat.js";
 import { display } from "./canvas.js";
-import { el, fmt } from "./dom.js";
+import { el, fmt, setChildren } from "./dom.js";
 
 const pct = (x) => (Number.isFinite(x) ? `${Math.round(100 * x)}%` : "–");
 
@@ -134,7 +134,7 @@ export class Lens {
     items.length ? el("ul", { class: "srp-lineage" }, items) : "");
     const shares = logcShares(run, reps, t), star = run.final ? ancestry(run, run.chosen)[t] : -1;
     const order = [...Array(N).keys()].sort((a, b) => (a === star ? -1 : b === star ? 1 : a - b));
-    this.shareBody.replaceChildren(...order.map((k) => {
+    setChildren(this.shareBody, order.map((k) => {
       const c = classify(shares[k]);
       return el("tr", { class: k === star ? "srp-star" : "" }, [el("td", {}, (k === star ? "★ " : "") + k),
         el("td", {}, stack(c.tokens, c.tokens.map(pct).join(" · "))), el("td", {}, stack(c.costs, c.costs.map(pct).join(" · "))),

@@ -14,7 +14,7 @@ import { families } from "./charts.js";
 import { renderAnswer } from "./answer.js";
 import { renderWhy } from "./why.js";
 import { Lens } from "./lens.js";
-import { el } from "./dom.js";
+import { el, setChildren } from "./dom.js";
 
 const ROLES = ["sr-smc", "best-of-n", "greedy"];
 const SPEEDS = [1, 2, 4, 8, 16];
@@ -61,6 +61,7 @@ export class Player {
     this.heat = new Heatmap(q("heatmap"));
     this.lens = new Lens(q("lens"));
     this.els = { answer: q("answer"), why: q("why"), whyChart: q("why-weights"), banner: this.root.querySelector("#srp-banner") };
+    this.panels = [...this.root.children].filter((c) => c !== this.els.banner);
     this.cursor = 0; this.shown = -1; this.rendering = false; this.playing = false; this.main = null;
     this.root.srp = this;
     this.wire();
@@ -93,16 +94,37 @@ export class Player {
     document.addEventListener("keydown", this.onKey);
   }
 
-  /** Load a payload (see explorer/payload.py); null or no runs empties the player. */
+  /** Load a payload (see explorer/payload.py); null or no runs empties the player. If the runs cannot be drawn,
+   *  the player says so and shows nothing else: never the runs it showed before under the new ones' name. */
   load(payload) {
+    try {
+      this.loadRuns(payload);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Drop every run and view and say why (a draw failed): the banner holds the message, the panels are hidden. */
+  fail(e) {
+    this.pause();
+    this.main = null; this.runs = {};
+    this.root.dataset.state = "error"; this.root.dataset.steps = 0; this.root.dataset.step = 0;
+    for (const p of this.panels) p.style.display = "none";
+    this.els.banner.replaceChildren(el("div", { class: "srp-error", role: "alert" }, "These runs could not be drawn " +
+      `in this browser (${(e && e.message) || e}), so no step of them is shown. The trace files are unchanged.`));
+    console.error(e);
+  }
+
+  loadRuns(payload) {
     const runs = payload && payload.runs ? payload.runs : {};
     const roles = ROLES.filter((r) => runs[r]);
     const live = Boolean(payload && payload.live);
     const follow = !this.main || this.cursor >= this.main.T || !live;
     this.pause();
-    this.els.banner.replaceChildren(...((payload && payload.notes) || []).map((n) => el("div", {}, n)));
+    this.main = null; this.runs = {};  // a failure below leaves nothing of the previous runs on show
+    for (const p of this.panels) p.style.display = "";
+    setChildren(this.els.banner, ((payload && payload.notes) || []).map((n) => el("div", {}, n)));
     if (!roles.length) {
-      this.main = null; this.runs = {};
       this.root.dataset.state = "empty"; this.root.dataset.steps = 0;
       this.els.answer.replaceChildren(el("p", {}, "Nothing loaded yet: press Run, load an example or upload a trace."));
       return;
@@ -136,7 +158,7 @@ export class Player {
 
   loadFocus() {
     const run = this.main;
-    this.particlePick.replaceChildren(...[...Array(run.N).keys()].map((k) => el("option", { value: k, selected: k === this.focus },
+    setChildren(this.particlePick, [...Array(run.N).keys()].map((k) => el("option", { value: k, selected: k === this.focus },
       `focus: particle ${k}` + (run.final && k === run.chosen ? " ★" : ""))));
     this.tree.load(run, this.focus);
     this.weights.load(run, this.focus);
@@ -171,7 +193,7 @@ export class Player {
   render() {
     this.rendering = true;
     try {
-      while (this.shown !== this.cursor) {
+      while (this.main && this.shown !== this.cursor) {
         const t = this.cursor, run = this.main;
         this.canvas.show(t);
         const fam = families(run, t);
@@ -180,9 +202,12 @@ export class Player {
         const pending = [...this.tree.show(t, fam), this.ess.show(t), ...this.heat.show(t)].filter(Boolean);
         if (pending.length) {
           const main = this.main;
-          Promise.all(pending).finally(() => {
+          Promise.all(pending).then(() => {
             if (this.main === main) this.drawn(t);  // a new payload meanwhile: its own draw follows
             this.render();
+          }, (e) => {
+            this.rendering = false;
+            if (this.main === main) this.fail(e); else this.render();
           });
           return;
         }
@@ -191,7 +216,7 @@ export class Player {
       this.rendering = false;
     } catch (e) {
       this.rendering = false;
-      throw e;
+      this.fail(e);
     }
   }
 

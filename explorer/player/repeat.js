@@ -9,7 +9,7 @@
 export function repetition(run, n = run.repeatN) {
   const { N, G, T, tokens, commit } = run;
   const size = (T + 1) * N * G;
-  const rep = new Uint8Array(size), first = new Int16Array(size).fill(-1);
+  const rep = new Uint8Array(size), first = new Int32Array(size).fill(-1);
   const rate = [];
   const base = run.maxId + 1;
   const numeric = Math.pow(base, n) < Number.MAX_SAFE_INTEGER;

@@ -2,7 +2,7 @@
 // where its line was copied, and from whom) and its weight history; when the heaviest particle is not ★, why.
 import { CONFIG, layout, plotly } from "./charts.js";
 import { CURSOR, RESAMPLE } from "./palette.js";
-import { ancestry } from "./data.js";
+import { ancestry, argmax } from "./data.js";
 import { el, fmt } from "./dom.js";
 
 const RULES = {
@@ -18,7 +18,7 @@ export function renderWhy(root, chartDiv, run) {
   if (!run || !run.final || run.N < 2) { root.replaceChildren(); chartDiv.replaceChildren(); chartDiv.hidden = true; return; }
   chartDiv.hidden = false;
   const { N, T, final } = run, star = run.chosen, rule = run.config.final_pick || "sum_logp";
-  const w = run.weights[T], heavy = w.indexOf(Math.max(...w));
+  const w = run.weights[T], heavy = argmax(w);
   const ranked = [...Array(N).keys()].sort((a, b) => final.scores[b] - final.scores[a]);
   const scores = el("table", { class: "srp-scores" }, [
     el("thead", {}, el("tr", {}, ["rank", "particle", `score (${rule})`, "final w̄", "log w"].map((h) => el("th", {}, h)))),

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from explorer.limits import NGRAM_CELLS, REPETITION_FACTOR, Limits, cost, draw_cells, knob_factor, text_chars
+from explorer.limits import NGRAM_CELLS, REPETITION_FACTOR, Limits, cost, knob_factor, text_chars
 from explorer.request import RunRequest
 from tools.measure_limits import synthetic_trace
 
@@ -60,9 +60,9 @@ def test_a_small_file_declaring_a_huge_replay_is_refused_before_any_replay():
     with pytest.raises(ValueError, match=r"1,280,000 cell-steps to replay \(64 rows × 1 steps × 20000 positions\);"
                                          r" this app allows 500,000.*--max-trace-cost 1280000"):
         Limits().check_trace(trace)
-    with pytest.raises(ValueError, match="draws 1,300,064 cells a frame"):  # and the browser could not draw it
-        Limits(max_trace_cost=1_280_000).check_trace(trace)
-    Limits(max_trace_cost=1_280_000, max_draw_cells=1_300_064).check_trace(trace)
+    with pytest.raises(ValueError, match="too large to draw in the browser: .* generated positions in one run"):
+        Limits(max_trace_cost=1_280_000).check_trace(trace)  # and the browser could not draw it
+    Limits(max_trace_cost=1_280_000, max_draw_positions=20_000, max_draw_cells=3_000_000).check_trace(trace)
 
 
 def test_traces_loaded_together_count_together():
@@ -121,11 +121,9 @@ def test_no_repeat_ngram_and_repetition_penalty_are_counted():
 def test_a_trace_over_the_drawing_budget_is_refused_by_name():
     """N = 20,000 × L = 2 (8 % of the replay limit) took 60.7 s to its first frame in the browser."""
     wide = synthetic_trace(n_particles=20_000, length=2, n_steps=1)
-    with pytest.raises(ValueError, match="N = 20,000 particles: the player draws at most 256"):
+    with pytest.raises(ValueError, match="draw in the browser: 20,000 particles in one run; the player draws at most 256"):
         Limits().check_trace(wide)
-    assert Limits().browser_budget() == {"max_draw_rows": 256, "max_draw_cells": 600_000, "max_diff_words": 20_000}
-    Limits().check_draw(256, 513, 1)  # the CLI's N = 256 × 512 × 1 output is drawn
-    assert draw_cells(256, 513, 1) == 256 * 513 + 256 + 513
+    Limits().check_draw({"sr-smc": synthetic_trace(256, 513, 1)})  # the CLI's N = 256 × 512 × 1 output is drawn
 
 
 def test_text_a_trace_carries_is_counted():
