@@ -89,8 +89,10 @@ def _script_json(data) -> str:
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def export_html(traces: dict[str, Trace], title: str | None = None) -> str:
-    """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network."""
+def export_html(traces: dict[str, Trace], title: str | None = None, source: str | None = None) -> str:
+    """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network.
+
+    `source`: the bundled example's name when the runs are one (see `payload`)."""
     title = title or "SR-SMC run"
     esc = title.replace("&", "&amp;").replace("<", "&lt;")
     plotly_js = PLOTLY_JS.read_text().replace("</script", "<\\/script")
@@ -98,6 +100,6 @@ def export_html(traces: dict[str, Trace], title: str | None = None) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc}</title>'
             f"<style>body {{margin: 8px;}}\n{css()}</style>\n<script>{plotly_js}</script>\n</head><body>"
             f'<h1 style="font: 600 18px system-ui, sans-serif">{esc}</h1>{MOUNT}'
-            f'<script type="application/json" id="srp-data">{_script_json(payload(traces))}</script>\n'
+            f'<script type="application/json" id="srp-data">{_script_json(payload(traces, source=source))}</script>\n'
             f"<script>{bundle()}\nSRPlayer.mountStatic(document.querySelector('.srp-mount'), "
             "JSON.parse(document.getElementById('srp-data').textContent));</script></body></html>")

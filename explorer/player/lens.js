@@ -9,7 +9,7 @@
 import { ancestry } from "./data.js";
 import { logcShares } from "./repeat.js";
 import { display } from "./canvas.js";
-import { el, fmt } from "./dom.js";
+import { el, fmt, seek } from "./dom.js";
 
 const pct = (x) => (Number.isFinite(x) ? `${Math.round(100 * x)}%` : "–");
 
@@ -65,7 +65,8 @@ export class Lens {
         `breaks (vermilion), other tokens inside a repeated ${n}-gram (orange), other words (blue). Right bar: the same ` +
         "classes' share of its Σ log c — the sum of every increment Δ along its line, which is the sum_logp score. " +
         "A class with a larger share of tokens than of Σ log c is cheap: writing it costs the particle little weight."),
-      el("div", { class: "srp-scroll" }, el("table", { class: "srp-shares" }, [el("thead", {}, el("tr", {},
+      el("div", { class: "srp-scroll", tabindex: 0, role: "region", "aria-label": "self-reward shares per particle" },
+        el("table", { class: "srp-shares" }, [el("thead", {}, el("tr", {},
         ["particle", "tokens: punct · repeat · other", "Σ log c: punct · repeat · other", "mean log c punct / repeat / other"]
           .map((h) => el("th", {}, h)))), this.shareBody])));
     this.root.replaceChildren(...parts);
@@ -97,16 +98,27 @@ export class Lens {
     if (!found.length) return el("p", {}, `★'s final text repeats no ${this.reps.n}-gram.`);
     const rows = found.slice(0, 20).map((l) => {
       const s = l.step, maker = path[s], copies = [];
-      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(`after step ${r} from particle ${path[r]}`);
-      const how = copies.length ? `inherited: ★'s row got it ${copies[copies.length - 1]}` +
-        (copies.length > 1 ? ` (the line changed rows ${copies.length}× since it was made)` : "") : "made in ★'s own row";
-      return el("tr", {}, [el("td", {}, l.words.join(" ")), el("td", {}, `${l.start}–${l.end}`), el("td", {}, String(l.first)),
-        el("td", {}, `step ${s}, particle ${maker}`), el("td", {}, how), el("td", {}, `${holders(run, l)} of ${run.N}`)]);
+      // resampling steps after the loop closed where ★'s line moved rows: the copy from path[r] spread it
+      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(r);
+      let how = "made in ★'s own row, never copied";
+      if (copies.length) {
+        const r = copies[0], from = path[r], drawn = run.parents[r].filter((a) => a === from).length;
+        how = ["first copied after step ", seek(r), ` from particle ${from} (drawn ${drawn}×)`];
+        if (copies.length > 1) {
+          const last = copies[copies.length - 1];
+          how.push(`; ${copies.length} copies in all, the last after step `, seek(last), ` from particle ${path[last]}`);
+        }
+      }
+      return el("tr", {}, [el("td", { class: "srp-span" }, l.words.join(" ")), el("td", {}, `${l.start}–${l.end}`),
+        el("td", {}, String(l.first)), el("td", {}, ["step ", seek(s), `, particle ${maker}`]), el("td", {}, how),
+        el("td", {}, `${holders(run, l)} of ${run.N}`)]);
     });
     return el("details", { open: true }, [el("summary", {}, `${found.length} loop(s) in ★'s final text`),
-      el("div", { class: "srp-scroll" }, el("table", { class: "srp-loops" }, [el("thead", {}, el("tr", {},
-        ["repeated span", "positions", "first seen at", "closed at (by ★'s ancestor)", "how it reached ★", "final particles with it"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, rows)])), found.length > 20 ? el("p", { class: "srp-hint" }, `… and ${found.length - 20} more`) : ""]);
+      el("div", { class: "srp-scroll srp-loopbox", tabindex: 0, role: "region", "aria-label": "loops in ★'s final text" },
+        el("table", { class: "srp-loops" }, [el("thead", {}, el("tr", {},
+          ["repeated span", "positions", "first seen at", "closed at (by ★'s ancestor)", "how it reached ★ (who spread it)",
+            "final particles with it"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows)])), found.length > 20 ? el("p", { class: "srp-hint" }, `… and ${found.length - 20} more`) : ""]);
   }
 
   show(t) {

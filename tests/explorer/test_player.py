@@ -35,6 +35,7 @@ def test_payload_carries_each_trace_and_is_json(smc_trace, greedy_trace):
     assert run["metrics"]["n_texts"] == smc_trace.n_particles
     json.dumps(p, allow_nan=False)
     assert payload({}) == {"version": 1, "live": False, "notes": [], "runs": {}}
+    assert payload({}, source="1-truth")["example"] == "1-truth"
 
 
 def test_payload_of_a_run_still_sampling(smc_trace):
@@ -224,8 +225,7 @@ def test_keys_move_exactly_one_step_each_and_pause_stops_on_the_step_shown(page,
 def test_slider_scrubs_and_every_view_follows(page, smc_trace):
     page.fill("#srp-slider", "4")  # sets the value and fires input
     wait_step(page, 4)
-    x = page.evaluate("document.getElementById('srp-tree').layout.shapes[0].x0")
-    assert x == 4
+    assert page.evaluate("document.getElementById('srp-player').srp.tree.t") == 4
     assert page.evaluate("document.getElementById('srp-ess').layout.shapes[0].x0") == 4
     assert "Step 4" in page.inner_text("#srp-weights-caption")
 
@@ -364,7 +364,7 @@ def test_tree_colours_families_at_the_cursor_step(page, smc_trace):
     t = smc_trace.resample_steps()[0]
     page.evaluate(f"document.getElementById('srp-player').srp.show({t})")
     wait_step(page, t)
-    colours = np.array(page.evaluate("document.getElementById('srp-tree').data[2].marker.color")).reshape(T + 1, N)
+    colours = np.array(page.evaluate("document.getElementById('srp-player').srp.tree.colours")).reshape(T + 1, N)
     ancestor = np.tile(np.arange(N), (T + 1, 1))
     for s in range(t + 1, T + 1):
         ancestor[s] = ancestor[s - 1][parents[s - 1]]
@@ -420,7 +420,7 @@ def test_chart_titles_and_the_ess_legend_fit(page, size):
       return {id: gd.id, left: svg.left, right: svg.right, title: title && [title.left, title.right],
               xtitle: xtitle && [xtitle.top, xtitle.bottom], legend: legend.map((l) => l.top)};
     })""")
-    assert {"srp-tree", "srp-ess", "srp-why-weights", "srp-heatmap"} <= {b["id"] for b in boxes}
+    assert {"srp-ess", "srp-why-weights", "srp-heatmap"} <= {b["id"] for b in boxes}
     for b in boxes:
         if b["title"]:
             assert b["left"] <= b["title"][0] and b["title"][1] <= b["right"] + 0.5, b
