@@ -35,7 +35,7 @@ export class Player {
     this.stepText = el("span", { class: "srp-stepnum" }, "step 0 / 0");
     this.stepFlag = el("span", { class: "srp-stepflag" });
     this.label = $("step-label", "span", { class: "srp-steplabel", "aria-hidden": "true" }, [this.stepText, this.stepFlag]);
-    this.linkBtn = $("copy-link", "button", { type: "button", title: "copy a link to this view (step, focus, toggles)" }, "🔗 copy link");
+    this.linkBtn = $("copy-link", "button", { type: "button", title: "copy a link to this view (step, focus, toggles)" }, "copy link");
     this.helpBtn = $("help", "button", { type: "button", title: "keyboard shortcuts (?)", "aria-haspopup": "dialog" }, "? keys");
     this.linkNote = $("link-note", "div", { class: "srp-linknote", role: "status", "aria-live": "polite" });
     this.help = $("keyhelp", "div", { class: "srp-keyhelp", role: "dialog", "aria-label": "keyboard shortcuts", hidden: true }, [
@@ -297,7 +297,7 @@ export class Player {
     const run = this.main, flag = run.resampled[t] && t < run.T ? "resampled" : "";
     this.shown = t;
     this.stepText.textContent = `step ${t} / ${run.T}`;
-    this.stepFlag.textContent = flag ? "· resampled after it" : this.live ? "· sampling…" : "";
+    this.stepFlag.textContent = flag ? "· resampled" : this.live ? "· sampling…" : "";
     this.stepFlag.className = "srp-stepflag" + (flag ? " srp-resampled" : "");
     this.slider.setAttribute("aria-valuetext", `step ${t} of ${run.T}` + (flag ? ", resampled" : "") + (this.live ? ", sampling" : ""));
     this.root.dataset.step = t;

@@ -29,7 +29,9 @@ export class Weights {
       return col;
     });
     this.plot = el("div", { class: "srp-wplot" }, cols);
-    this.div.replaceChildren(el("div", { class: "srp-waxis" }, ["1", "0.5", "0"].map((v) => el("span", {}, v))), this.plot);
+    this.ticks = ["1", "0.5", "0"].map((v) => el("span", {}, v));
+    this.div.replaceChildren(el("div", { class: "srp-waxis" }, this.ticks), this.plot);
+    this.thinned = new Uint8Array(run.N);
     this.width = -1;
     this.thin();
   }
@@ -42,28 +44,35 @@ export class Weights {
     this.width = this.plot.clientWidth;
     const col = this.width / Math.max(this.run.N, 1), every = [1, 2, 4, 5, 8, 10, 16, 20, 32].find((m) => m * col >= LABEL_PX) || 64;
     this.plot.classList.toggle("srp-nodelta", col < DELTA_PX);
-    this.cols.forEach((c, k) => c.classList.toggle("srp-thin", k % every !== 0 && k !== this.run.N - 1));
+    this.cols.forEach((c, k) => { this.thinned[k] = k % every !== 0; c.classList.toggle("srp-thin", Boolean(this.thinned[k])); });
+    if (this.t !== undefined) this.show(this.t, this.colours);
   }
 
   show(t, colours) {
     const run = this.run, N = run.N;
     t = Math.min(t, run.T);
+    this.t = t; this.colours = colours;
     const w = run.weights[t], inc = run.increment[t], lw = run.logw[t], star = this.path[t];
     const resampled = run.resampled[t] && t < run.T, a = resampled ? run.parents[t] : null;
     const count = new Int16Array(N);
     if (a) for (let k = 0; k < N; k++) count[a[k]]++;
-    this.caption.textContent = `Step ${t}: normalised weights w̄ (bars) and this step's Δ log w (labels; always ≤ 0)` +
+    this.caption.textContent = `Step ${t}: normalised weights w̄ (bars; the axis runs to a round value above the largest) and this step's Δ log w (labels; always ≤ 0)` +
       (resampled ? ". Resampled after this step: ×c = copies each particle got; the strip below = after resampling, " +
-        "each row a copy of the particle named, all at w̄ = 1/N" : t === run.T ? " (last step: no resampling)" : "");
+        "each row a copy of the particle named, all at w̄ = 1/N (×1 not marked)" : t === run.T ? " (last step: no resampling)" : "");
     this.div.classList.toggle("srp-resampling", Boolean(a));
+    // the axis runs to a round value above the largest weight, so 64 weights near 1/64 are still visible
+    let top = 0;
+    for (let k = 0; k < N; k++) top = Math.max(top, w[k]);
+    top = [0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1].find((v) => v >= top - 1e-9) || 1;
+    this.ticks[0].textContent = String(top); this.ticks[1].textContent = String(top / 2);
     for (let k = 0; k < N; k++) {
-      const bar = this.bars[k];
-      bar.style.height = `${(100 * w[k]).toFixed(2)}%`;
+      const bar = this.bars[k], thin = this.thinned[k];
+      bar.style.height = `${Math.min(100, (100 * w[k]) / top).toFixed(2)}%`;
       bar.style.backgroundColor = colours[k];
       this.deltas[k].textContent = !t ? "" : N > 8 ? fmt(inc[k], 1) : `Δ ${fmt(inc[k], 2)}`;
-      this.copies[k].textContent = a ? `×${count[k]}` : "";
+      this.copies[k].textContent = a && !thin && count[k] !== 1 ? `×${count[k]}` : "";
       this.copies[k].classList.toggle("srp-zero", Boolean(a) && count[k] === 0);
-      this.after[k].textContent = a ? String(a[k]) : "";
+      this.after[k].textContent = a && !thin ? String(a[k]) : "";
       this.after[k].style.backgroundColor = a ? colours[a[k]] : "";
       this.after[k].style.color = a ? inkOn(colours[a[k]]) : "";
       this.cols[k].classList.toggle("srp-star", k === star);
