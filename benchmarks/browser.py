@@ -44,8 +44,8 @@ BASE = dict(prompt="It is a truth universally acknowledged", model="austen-mdlm"
 CASES = {  # name: run-panel settings
     "N8-L64-T64": dict(n_particles=8, gen_length=64, steps=64, block_length=32),
     "N16-L256-T128": dict(n_particles=16, gen_length=256, steps=128, block_length=32),
-    # the largest upload the default limits accept: 65 rows (SR-SMC's 64 + greedy's 1) × 64 steps × 119
-    # positions (7 prompt + 112 generated) = 495,040 cell-steps of max_trace_cost = 500,000
+    # about the largest upload the default limits accept: 65 rows (SR-SMC's 64 + greedy's 1) × 64 steps × 118
+    # positions (6 prompt + 112 generated) = 490,880 cell-steps of max_trace_cost = 500,000
     "N64-L112-T64": dict(n_particles=64, gen_length=112, steps=64, block_length=56),
 }
 SIZES = {"1440x900": (1440, 900), "390x844": (390, 844)}
@@ -186,9 +186,15 @@ def upload(page, files: list[Path], steps: int) -> dict:
     longest task in between."""
     page.evaluate(WATCH_UPLOAD_JS)
     page.set_input_files("input[data-testid$=-upload-button]", [str(f) for f in files])
-    page.wait_for_function(f"""() => {{ const r = document.querySelector('{PLAYER}');
-        return r.srp.main !== window.__upload.before && r.dataset.state === 'ready' && +r.dataset.steps === {steps}
-          && window.__upload.painted !== undefined; }}""")
+    try:
+        page.wait_for_function(f"""() => {{ const r = document.querySelector('{PLAYER}');
+            return r.srp.main !== window.__upload.before && r.dataset.state === 'ready' && +r.dataset.steps === {steps}
+              && window.__upload.painted !== undefined; }}""")
+    except Exception:
+        print("upload did not finish:", page.evaluate(f"""() => {{ const r = document.querySelector('{PLAYER}'), w = window.__upload;
+            return [r.dataset.state, r.dataset.steps, r.srp.main === w.before, w.arrived, w.ready, w.painted,
+                    document.querySelector('#srp-banner').innerText, r.srp.error && r.srp.error.stack]; }}"""))
+        raise
     return {k: round(v, 1) for k, v in page.evaluate(UPLOAD_RESULT_JS).items()}
 
 
@@ -247,8 +253,9 @@ def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
 VIEWS = {"n16-run": "#srp-canvas", "n16-answer": "#srp-answer", "why-star": "#srp-why"}  # shot name: scrolled to
 
 
-def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
-    """First load, then the finished N = 16 run scrolled to each of VIEWS, at each size."""
+def screenshots(browser, url: str, big: list[Path], n64: list[Path] | None = None) -> list[Path]:
+    """First load, then the finished N = 16 run scrolled to each of VIEWS, then the N = 64 run's genealogy at the
+    middle step, at each size."""
     shots = []
     for size, (w, h) in SIZES.items():
         page = browser.new_page(viewport={"width": w, "height": h})
@@ -262,6 +269,13 @@ def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
             page.evaluate(f"document.querySelector('{anchor}').scrollIntoView({{block: 'start'}})")
             page.wait_for_timeout(300)
             shots.append(OUT / f"browser-{size}-{name}.png")
+            page.screenshot(path=str(shots[-1]))
+        if n64:
+            upload(page, n64, 64)
+            page.evaluate(f"document.querySelector('{PLAYER}').srp.show(32)")
+            page.evaluate("document.querySelector('#srp-tree').scrollIntoView({block: 'center'})")
+            page.wait_for_timeout(300)
+            shots.append(OUT / f"browser-{size}-n64-genealogy.png")
             page.screenshot(path=str(shots[-1]))
         page.close()
     return shots
@@ -286,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fresh", action="store_true", help="re-record the benchmark runs")
     ap.add_argument("--repeats", type=int, default=40, help="measurements per latency")
     ap.add_argument("--no-screenshots", action="store_true")
+    ap.add_argument("--timeout-s", type=int, default=180, help="longest wait for one page action")
     ap.add_argument("--cases", nargs="*", default=list(CASES), help=f"cases to time (of {', '.join(CASES)})")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -298,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.set_default_timeout(180_000)
+        page.set_default_timeout(args.timeout_s * 1000)
         page.goto(url)
         page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
         for name in args.cases:
@@ -306,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
             results[name] = time_case(page, files[name], settings["steps"], args.repeats)
             print(name, json.dumps(results[name]), flush=True)
         page.close()
-        shots = [] if args.no_screenshots else screenshots(browser, url, files["N16-L256-T128"])
+        shots = [] if args.no_screenshots else screenshots(browser, url, files["N16-L256-T128"], files["N64-L112-T64"])
         browser.close()
     print(f"\nmachine: {machine()}; load average before {load_before}, after {load_average()}\n")
     print("| run | in view | step → painted (drawn) median / p90 ms | slider jump painted (drawn) median / p90 ms "

@@ -39,7 +39,8 @@ export class Player {
     this.helpBtn = $("help", "button", { type: "button", title: "keyboard shortcuts (?)", "aria-haspopup": "dialog" }, "? keys");
     this.linkNote = $("link-note", "div", { class: "srp-linknote", role: "status", "aria-live": "polite" });
     this.help = $("keyhelp", "div", { class: "srp-keyhelp", role: "dialog", "aria-label": "keyboard shortcuts", hidden: true }, [
-      el("h3", {}, "Keys"), el("table", {}, el("tbody", {}, KEYS.map(([k, what]) => el("tr", {}, [el("th", {}, k), el("td", {}, what)])))),
+      el("h3", {}, "Keys"), el("div", { class: "srp-scroll" }, el("table", {}, el("tbody", {}, KEYS.map(([k, what]) =>
+        el("tr", {}, [el("th", { scope: "row" }, k), el("td", {}, what)]))))),
       el("button", { type: "button", class: "srp-close" }, "close (Esc)")]);
     this.runPick = $("run-pick", "select", { "aria-label": "run shown on the canvas" });
     this.particlePick = $("particle", "select", { "aria-label": "particle in focus" });
@@ -155,6 +156,9 @@ export class Player {
     const token = (this.loadToken = {});
     try {
       await this.loadNow(payload, token);
+    } catch (e) {
+      this.error = e;
+      throw e;
     } finally {
       if (this.loadToken === token) this.loading = false;
     }

@@ -32,7 +32,7 @@ export class Weights {
     this.ticks = ["1", "0.5", "0"].map((v) => el("span", {}, v));
     this.div.replaceChildren(el("div", { class: "srp-waxis" }, this.ticks), this.plot);
     this.thinned = new Uint8Array(run.N);
-    this.width = -1;
+    this.width = -1; this.t = undefined;  // the next show() draws: nothing of the previous run is redrawn
     this.thin();
   }
 

@@ -636,6 +636,11 @@ def test_n64_genealogy_draws_on_a_canvas_and_thins_its_labels(browser, tmp_path)
     pg.evaluate("document.getElementById('srp-tree').scrollIntoView()")
     pg.locator(".srp-charts").screenshot(path=str(OUT / "player-v3-n64-genealogy.png"))
     pg.locator("#srp-weights").screenshot(path=str(OUT / "player-v3-n64-weights.png"))
+    # a run of another size replaces it (every view rebuilt for N = 4, nothing of N = 64 redrawn)
+    small = record()
+    pg.evaluate("p => document.getElementById('srp-player').srp.load(p)", payload({"sr-smc": small}))
+    wait_step(pg, small.n_steps)
+    assert pg.locator("#srp-weights .srp-wcol").count() == 4 and pg.get_attribute("#srp-player", "data-state") == "ready"
     pg.close()
 
 
