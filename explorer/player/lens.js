@@ -42,9 +42,15 @@ function classify(share) {
     mean: ["punct", "repeat", "other"].map((c) => share[c].logc / share[c].count) };
 }
 
-function stack(parts, title) {
-  return el("div", { class: "srp-stack", title }, parts.map((p, i) =>
-    el("span", { class: `srp-seg srp-seg${i}`, style: `width:${(100 * (Number.isFinite(p) ? p : 0)).toFixed(1)}%` })));
+function shareRow() {
+  const stack = () => el("div", { class: "srp-stack" }, [0, 1, 2].map((i) => el("span", { class: `srp-seg srp-seg${i}` })));
+  return el("tr", {}, [el("td"), el("td", {}, stack()), el("td", {}, stack()), el("td")]);
+}
+
+/** Set a three-segment bar's widths to `parts` (shares summing to 1) and its tooltip. */
+function setStack(bar, parts) {
+  parts.forEach((p, i) => { bar.children[i].style.width = `${(100 * (Number.isFinite(p) ? p : 0)).toFixed(1)}%`; });
+  bar.title = parts.map(pct).join(" · ");
 }
 
 export class Lens {
@@ -56,6 +62,7 @@ export class Lens {
     if (!run || !reps) { this.root.replaceChildren(); return; }
     const n = reps.n;
     this.stepBox = el("div", { class: "srp-lens-step" });
+    this.shareRows = null; this.star = undefined;
     this.shareBody = el("tbody");
     const parts = [el("h3", {}, `Repetition lens (repeated ${n}-grams of tokens)`), this.summary(runs)];
     if (run.final) parts.push(this.starLoops());
@@ -145,13 +152,20 @@ export class Lens {
       `${reps.n}-gram; ${items.length ? "committed at this step:" : "none was committed at this step."}`),
     items.length ? el("ul", { class: "srp-lineage" }, items) : "");
     const shares = logcShares(run, reps, t), star = run.final ? ancestry(run, run.chosen)[t] : -1;
-    const order = [...Array(N).keys()].sort((a, b) => (a === star ? -1 : b === star ? 1 : a - b));
-    this.shareBody.replaceChildren(...order.map((k) => {
+    // one row per particle, built once per load and updated in place; ★'s row first
+    if (!this.shareRows || this.shareRows.length !== N) this.shareRows = [...Array(N).keys()].map(() => shareRow());
+    if (this.star !== star) {
+      this.star = star;
+      this.shareBody.replaceChildren(this.shareRows[star >= 0 ? star : 0], ...this.shareRows.filter((_, k) => k !== star && (star >= 0 || k)));
+    }
+    this.shareRows.forEach((row, k) => {
       const c = classify(shares[k]);
-      return el("tr", { class: k === star ? "srp-star" : "" }, [el("td", {}, (k === star ? "★ " : "") + k),
-        el("td", {}, stack(c.tokens, c.tokens.map(pct).join(" · "))), el("td", {}, stack(c.costs, c.costs.map(pct).join(" · "))),
-        el("td", {}, c.mean.map((m) => fmt(m, 2)).join(" / "))]);
-    }));
+      row.className = k === star ? "srp-star" : "";
+      row.cells[0].textContent = (k === star ? "★ " : "") + k;
+      setStack(row.cells[1].firstChild, c.tokens);
+      setStack(row.cells[2].firstChild, c.costs);
+      row.cells[3].textContent = c.mean.map((m) => fmt(m, 2)).join(" / ");
+    });
   }
 }
 

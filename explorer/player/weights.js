@@ -8,7 +8,9 @@ import { ancestry } from "./data.js";
 import { el, fmt } from "./dom.js";
 import { inkOn } from "./palette.js";
 
-const LABEL_PX = 18, DELTA_PX = 26;  // the narrowest column that shows every index label / the Δ labels
+const LABEL_PX = 18, DELTA_PX = 26;
+const INK = new Map();
+const ink = (c) => { let v = INK.get(c); if (v === undefined) INK.set(c, (v = inkOn(c))); return v; };  // the narrowest column that shows every index label / the Δ labels
 
 export class Weights {
   constructor(div, caption) {
@@ -74,7 +76,7 @@ export class Weights {
       this.copies[k].classList.toggle("srp-zero", Boolean(a) && count[k] === 0);
       this.after[k].textContent = a && !thin ? String(a[k]) : "";
       this.after[k].style.backgroundColor = a ? colours[a[k]] : "";
-      this.after[k].style.color = a ? inkOn(colours[a[k]]) : "";
+      this.after[k].style.color = a ? ink(colours[a[k]]) : "";
       this.cols[k].classList.toggle("srp-star", k === star);
       this.cols[k].title = `particle ${k}: w̄ = ${fmt(w[k], 3)}, Δ log w = ${fmt(inc[k], 3)}, log w = ${fmt(lw[k], 3)}, ` +
         `root ${run.roots[t][k]}` + (a ? `; resampling: drawn ${count[k]}×, row ${k} becomes a copy of ${a[k]}` : "");
