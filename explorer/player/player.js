@@ -246,18 +246,27 @@ export class Player {
     if (redraw) { this.shown = -1; this.show(this.cursor); }
   }
 
-  /** A new focus particle restyles the views that show it (lineage, outline, row order); only the heatmap, which
-   *  is that particle's own chart, is rebuilt. */
+  /** A new focus particle restyles the views that show it (lineage, outline, row order) at once; the heatmap,
+   *  that particle's own chart (a Plotly figure: the slowest part), is rebuilt in the next task, after the
+   *  restyled views have painted. */
   setFocus(k) {
     if (!this.main || k === this.focus) return;
     this.focus = k;
     this.particlePick.value = String(k);
     this.tree.setFocus(k, false);
     this.weights.setFocus(k);
-    this.heat.load(this.main, k);
     if (this.canvas.run === this.main) this.canvas.focus = k;
     this.shown = -1;
     this.show(this.cursor);
+    clearTimeout(this.heatTimer);
+    const main = this.main;
+    this.heatTimer = setTimeout(() => {
+      if (this.main !== main || this.focus !== k) return;
+      this.heat.load(main, k);
+      this.heat.show(Math.max(this.shown, 0));
+      this.saveView();
+    }, 0);
+    this.saveView();
   }
 
   /** Move the cursor to step t (clamped) and draw it once the previous draw is done. */

@@ -609,6 +609,22 @@ def test_loop_table_names_who_first_spread_each_loop(browser, tmp_path):
         target = int(seek.get_attribute("data-step"))
         seek.click()
         wait_step(pg, target)
+        # phone: the loop table scrolls in its own box, its columns stay readable (no one-character column)
+        pg.set_viewport_size({"width": 390, "height": 844})
+        pg.wait_for_function("() => [...document.querySelectorAll('#srp-player .js-plotly-plot .main-svg')]"
+                             ".every((s) => s.getBoundingClientRect().right <= innerWidth)")
+        pg.wait_for_timeout(300)
+        box = pg.evaluate("""() => { const b = document.querySelector('.srp-loopbox'), cells = [...b.querySelectorAll('th')];
+          return {scroll: b.scrollWidth > b.clientWidth, overflow: getComputedStyle(b).overflowX, tab: b.tabIndex,
+                  narrowest: Math.min(...cells.map(c => c.getBoundingClientRect().width))}; }""")
+        assert box["overflow"] == "auto" and box["tab"] == 0 and box["narrowest"] >= 60, box
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+        heat, lens = (pg.locator(s).bounding_box() for s in ("#srp-heatmap .main-svg", "#srp-lens"))
+        assert heat["y"] + heat["height"] <= lens["y"] + 1  # resized to a phone: the heatmap does not spill over the lens
+        pg.evaluate("document.querySelector('#srp-lens').scrollIntoView({block: 'start'})")
+        pg.wait_for_timeout(200)
+        OUT.mkdir(exist_ok=True)
+        pg.screenshot(path=str(OUT / "player-v3-390-loops.png"))
     pg.close()
 
 
