@@ -619,7 +619,7 @@ def test_loop_table_names_who_first_spread_each_loop(browser, tmp_path):
                   narrowest: Math.min(...cells.map(c => c.getBoundingClientRect().width))}; }""")
         assert box["overflow"] == "auto" and box["tab"] == 0 and box["narrowest"] >= 60, box
         assert pg.evaluate("document.documentElement.scrollWidth") <= 390
-        heat, lens = (pg.locator(s).bounding_box() for s in ("#srp-heatmap .main-svg", "#srp-lens"))
+        heat, lens = (pg.locator(s).first.bounding_box() for s in ("#srp-heatmap .main-svg", "#srp-lens"))
         assert heat["y"] + heat["height"] <= lens["y"] + 1  # resized to a phone: the heatmap does not spill over the lens
         pg.evaluate("document.querySelector('#srp-lens').scrollIntoView({block: 'start'})")
         pg.wait_for_timeout(200)
