@@ -441,7 +441,7 @@ def go(pg, t: int):
     wait_step(pg, t)
 
 
-@pytest.mark.parametrize("size", [(1440, 900), (390, 844)])
+@pytest.mark.parametrize("size", [(1440, 900), (390, 844), (320, 640)])
 def test_slider_keeps_its_width_on_every_step_and_nothing_overflows(page, smc_trace, size):
     """The label has its own fixed box: a resampling step's longer label never shrinks the slider; no modebar,
     no horizontal overflow at phone width."""
@@ -458,8 +458,16 @@ def test_slider_keeps_its_width_on_every_step_and_nothing_overflows(page, smc_tr
     x, w = widths.pop()
     assert x >= 0 and x + w <= size[0] and w >= min(200, size[0] * 0.5)
     assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+    outside = page.evaluate("""() => { const t = document.querySelector('.srp-transport').getBoundingClientRect();
+      return [...document.querySelectorAll('.srp-transport > *')].filter(e => e.offsetParent !== null).map(e => {
+        const r = e.getBoundingClientRect(); return [e.id, r.left, r.right, e.scrollWidth > e.clientWidth + 1]; })
+        .filter(([, l, r, cut]) => l < t.left - 0.5 || r > t.right + 0.5 || cut); }""")
+    assert not outside, outside  # every transport control inside the transport, none cut
     assert page.locator(".modebar-btn, .modebar a").count() == 0  # no modebar: nothing covers the chart titles
     OUT.mkdir(exist_ok=True)
+    go(page, smc_trace.resample_steps()[0])
+    page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(200)
     page.screenshot(path=str(OUT / f"player-v3-{size[0]}.png"), full_page=False)
 
 
