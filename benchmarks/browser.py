@@ -44,6 +44,9 @@ BASE = dict(prompt="It is a truth universally acknowledged", model="austen-mdlm"
 CASES = {  # name: run-panel settings
     "N8-L64-T64": dict(n_particles=8, gen_length=64, steps=64, block_length=32),
     "N16-L256-T128": dict(n_particles=16, gen_length=256, steps=128, block_length=32),
+    # about the largest upload the default limits accept: 65 rows (SR-SMC's 64 + greedy's 1) × 64 steps × 118
+    # positions (6 prompt + 112 generated) = 490,880 cell-steps of max_trace_cost = 500,000
+    "N64-L112-T64": dict(n_particles=64, gen_length=112, steps=64, block_length=56),
 }
 SIZES = {"1440x900": (1440, 900), "390x844": (390, 844)}
 
@@ -85,24 +88,37 @@ TEN_PRESSES_JS = """async () => {
 }"""
 SLIDER_TO = ("const s = document.querySelector('#srp-slider'); s.value = {t}; "
              "s.dispatchEvent(new Event('input', {{bubbles: true}}))")
-# play at 16 steps/s from step 0: (ms, step) at every frame until the last step
+# play at 16 steps/s from step 0: (ms, step) at every frame until the last step, and every step drawn (each
+# value `data-step` took, seen by a MutationObserver)
 PLAY_JS = """async () => {
   const root = document.querySelector('#srp-player'), T = +root.dataset.steps, srp = root.srp;
   srp.show(0);
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   const speed = document.querySelector('#srp-speed');
   speed.value = '16'; speed.dispatchEvent(new Event('change', {bubbles: true}));
-  const seen = [];
+  const seen = [], drawn = new Set();
+  const mo = new MutationObserver(() => drawn.add(+root.dataset.step));
+  mo.observe(root, {attributes: true, attributeFilter: ['data-step']});
   const t0 = performance.now();
   document.querySelector('#srp-play').click();
   return await new Promise((done) => {
     const poll = () => {
       const step = +root.dataset.step, now = performance.now() - t0;
       if (!seen.length || seen[seen.length - 1][1] !== step) seen.push([now, step]);
-      if (step >= T || now > 4 * 1000 * T / 16) done(seen); else requestAnimationFrame(poll);
+      if (step >= T || now > 4 * 1000 * T / 16) { mo.disconnect(); done([seen, drawn.size]); } else requestAnimationFrame(poll);
     };
     poll();
   });
+}"""
+# change the focus particle (the select's change event) → the frame after the one that painted it
+FOCUS_JS = """async (k) => {
+  const raf = () => new Promise((r) => requestAnimationFrame(r));
+  await raf(); await new Promise((r) => setTimeout(r, 16 * Math.random()));
+  const sel = document.querySelector('#srp-particle'), t0 = performance.now();
+  sel.value = String(k); sel.dispatchEvent(new Event('change', {bubbles: true}));
+  const drawn = performance.now();
+  await raf(); await raf();
+  return [performance.now() - t0, drawn - t0];
 }"""
 
 
@@ -140,12 +156,46 @@ def serve() -> str:
     return demo.local_url
 
 
-def upload(page, files: list[Path], steps: int) -> None:
-    """Upload trace files through the page and wait until the player has replaced its runs with them."""
-    page.evaluate(f"window.__before = document.querySelector('{PLAYER}').srp.main")
+# before an upload: note when the payload reaches the player, when it is ready and the frame after it painted,
+# and the longest task (PerformanceObserver "longtask") from the payload's arrival to that paint
+WATCH_UPLOAD_JS = """() => {
+  const root = document.querySelector('#srp-player'), srp = root.srp, w = window.__upload = {tasks: []};
+  w.before = srp.main; w.t0 = performance.now();
+  const load = srp.load;
+  srp.load = function (p) { if (w.arrived === undefined) w.arrived = performance.now(); return load.call(this, p); };
+  w.obs = new PerformanceObserver((list) => { for (const e of list.getEntries()) w.tasks.push([e.startTime, e.duration]); });
+  w.obs.observe({type: 'longtask', buffered: false});
+  const mo = new MutationObserver(() => {
+    if (root.dataset.state !== 'ready' || srp.main === w.before || w.ready !== undefined) return;
+    w.ready = performance.now();
+    requestAnimationFrame(() => requestAnimationFrame(() => { w.painted = performance.now(); mo.disconnect(); }));
+  });
+  mo.observe(root, {attributes: true, attributeFilter: ['data-state', 'data-step']});
+}"""
+UPLOAD_RESULT_JS = """() => {
+  const w = window.__upload; w.obs.disconnect(); delete document.querySelector('#srp-player').srp.load;
+  const tasks = w.tasks.filter(([s, d]) => s + d >= w.arrived && s <= w.painted).map(([, d]) => d);
+  return {click_to_painted_ms: w.painted - w.t0, arrived_to_painted_ms: w.painted - w.arrived,
+          longest_task_ms: tasks.length ? Math.max(...tasks) : 0, long_tasks: tasks.length};
+}"""
+
+
+def upload(page, files: list[Path], steps: int) -> dict:
+    """Upload trace files through the page, wait until the player has replaced its runs with them and painted;
+    returns the times: file chosen → painted (server and transfer included), payload arrived → painted, and the
+    longest task in between."""
+    page.evaluate(WATCH_UPLOAD_JS)
     page.set_input_files("input[data-testid$=-upload-button]", [str(f) for f in files])
-    page.wait_for_function(f"""() => {{ const r = document.querySelector('{PLAYER}');
-        return r.srp.main !== window.__before && r.dataset.state === 'ready' && +r.dataset.steps === {steps}; }}""")
+    try:
+        page.wait_for_function(f"""() => {{ const r = document.querySelector('{PLAYER}');
+            return r.srp.main !== window.__upload.before && r.dataset.state === 'ready' && +r.dataset.steps === {steps}
+              && window.__upload.painted !== undefined; }}""")
+    except Exception:
+        print("upload did not finish:", page.evaluate(f"""() => {{ const r = document.querySelector('{PLAYER}'), w = window.__upload;
+            return [r.dataset.state, r.dataset.steps, r.srp.main === w.before, w.arrived, w.ready, w.painted,
+                    document.querySelector('#srp-banner').innerText, r.srp.error && r.srp.error.stack]; }}"""))
+        raise
+    return {k: round(v, 1) for k, v in page.evaluate(UPLOAD_RESULT_JS).items()}
 
 
 def summary(ms: list[float]) -> dict:
@@ -170,7 +220,7 @@ def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
     """Step → and slider-jump latencies, ten presses, and the play rate at 16 steps/s, of one uploaded run."""
     import random
 
-    upload(page, files, steps)
+    loaded = upload(page, files, steps)
     page.evaluate(f"document.querySelector('{PLAYER}').srp.show(0)")
     page.wait_for_selector(f'{PLAYER}[data-step="0"]')
     page.click("#sx-header h1")  # focus outside any field
@@ -187,20 +237,25 @@ def time_case(page, files: list[Path], steps: int, repeats: int) -> dict:
     page.evaluate(f"document.querySelector('{PLAYER}').srp.show(0)")
     page.wait_for_selector(f'{PLAYER}[data-step="0"]')
     moved, ten_ms = page.evaluate(TEN_PRESSES_JS)
-    seen = page.evaluate(PLAY_JS)
+    page.evaluate(f"document.querySelector('{PLAYER}').srp.show({steps // 2})")
+    n = page.evaluate(f"document.querySelector('{PLAYER}').srp.main.N")
+    focus = [page.evaluate(FOCUS_JS, (i * 7 + 1) % n) for i in range(min(repeats, 20))]
+    seen, drawn = page.evaluate(PLAY_JS)
     (first_ms, first), (last_ms, last) = seen[1] if len(seen) > 1 else seen[0], seen[-1]
     rate = (last - first) / ((last_ms - first_ms) / 1000) if last_ms > first_ms else float("nan")
-    return {"in_view": in_view, "step_forward": latencies(forward), "slider_jump": latencies(jumps),
+    return {"upload": loaded, "in_view": in_view, "step_forward": latencies(forward), "slider_jump": latencies(jumps),
+            "focus_change": latencies(focus),
             "ten_presses": {"moved": moved, "last_press_to_painted_ms": round(ten_ms, 1)},
-            "play_16": {"steps_per_s": round(rate, 1), "reached": last, "of": steps,
+            "play_16": {"steps_per_s": round(rate, 1), "reached": last, "of": steps, "drawn": drawn,
                         "seconds": round(last_ms / 1000, 2)}}
 
 
 VIEWS = {"n16-run": "#srp-canvas", "n16-answer": "#srp-answer", "why-star": "#srp-why"}  # shot name: scrolled to
 
 
-def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
-    """First load, then the finished N = 16 run scrolled to each of VIEWS, at each size."""
+def screenshots(browser, url: str, big: list[Path], n64: list[Path] | None = None) -> list[Path]:
+    """First load, then the finished N = 16 run scrolled to each of VIEWS, then the N = 64 run's genealogy at the
+    middle step, at each size."""
     shots = []
     for size, (w, h) in SIZES.items():
         page = browser.new_page(viewport={"width": w, "height": h})
@@ -215,8 +270,19 @@ def screenshots(browser, url: str, big: list[Path]) -> list[Path]:
             page.wait_for_timeout(300)
             shots.append(OUT / f"browser-{size}-{name}.png")
             page.screenshot(path=str(shots[-1]))
+        if n64:
+            upload(page, n64, 64)
+            page.evaluate(f"document.querySelector('{PLAYER}').srp.show(32)")
+            page.evaluate("document.querySelector('#srp-tree').scrollIntoView({block: 'center'})")
+            page.wait_for_timeout(300)
+            shots.append(OUT / f"browser-{size}-n64-genealogy.png")
+            page.screenshot(path=str(shots[-1]))
         page.close()
     return shots
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def machine() -> str:
@@ -234,35 +300,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fresh", action="store_true", help="re-record the benchmark runs")
     ap.add_argument("--repeats", type=int, default=40, help="measurements per latency")
     ap.add_argument("--no-screenshots", action="store_true")
+    ap.add_argument("--timeout-s", type=int, default=180, help="longest wait for one page action")
+    ap.add_argument("--cases", nargs="*", default=list(CASES), help=f"cases to time (of {', '.join(CASES)})")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     OUT.mkdir(exist_ok=True)
     files = record_runs(args.fresh)
+    load_before = load_average()
+    print(f"load average: {load_before}", flush=True)
     url = serve()
     results = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.set_default_timeout(180_000)
+        page.set_default_timeout(args.timeout_s * 1000)
         page.goto(url)
         page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
-        for name, settings in CASES.items():
+        for name in args.cases:
+            settings = CASES[name]
             results[name] = time_case(page, files[name], settings["steps"], args.repeats)
             print(name, json.dumps(results[name]), flush=True)
         page.close()
-        shots = [] if args.no_screenshots else screenshots(browser, url, files["N16-L256-T128"])
+        shots = [] if args.no_screenshots else screenshots(browser, url, files["N16-L256-T128"], files["N64-L112-T64"])
         browser.close()
-    print(f"\nmachine: {machine()}\n")
+    print(f"\nmachine: {machine()}; load average before {load_before}, after {load_average()}\n")
     print("| run | in view | step → painted (drawn) median / p90 ms | slider jump painted (drawn) median / p90 ms "
+          "| focus change painted (drawn) median / p90 ms | upload: file → painted, payload → painted, longest task "
           "| ten → 50 ms apart | play at 16 steps/s |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     cell = lambda r: (f"{r['painted']['median_ms']} ({r['drawn']['median_ms']}) / {r['painted']['p90_ms']} "
                       f"({r['drawn']['p90_ms']}), n = {r['painted']['n']}")
     for name, r in results.items():
-        ten, pl = r["ten_presses"], r["play_16"]
+        ten, pl, up = r["ten_presses"], r["play_16"], r["upload"]
         print(f"| {name} | {', '.join(r['in_view'])} | {cell(r['step_forward'])} | {cell(r['slider_jump'])} "
-              f"| moved {ten['moved']}, last press → painted {ten['last_press_to_painted_ms']} ms "
-              f"| {pl['steps_per_s']} steps/s (step {pl['reached']} of {pl['of']} after {pl['seconds']} s) |")
+              f"| {cell(r['focus_change'])} | {up['click_to_painted_ms']} ms, {up['arrived_to_painted_ms']} ms, "
+              f"{up['longest_task_ms']} ms | moved {ten['moved']}, last press → painted {ten['last_press_to_painted_ms']} ms "
+              f"| {pl['steps_per_s']} steps/s (step {pl['reached']} of {pl['of']} after {pl['seconds']} s; "
+              f"{pl['drawn']} steps drawn) |")
     for shot in shots:
         print(f"screenshot: {shot.relative_to(REPO)}")
 

@@ -82,7 +82,7 @@ class Limits:
     # drawing in the browser, which a GPU server does not make faster (see `draw_cost`; measured in chromium
     # on the 2-core box by tests/explorer/test_player_extremes.py)
     max_draw_cells: int = 1_000_000
-    max_draw_nodes: int = 6_000  # the genealogy is SVG: ~3 s to draw 6,000 nodes there
+    max_draw_nodes: int = 6_000  # measured when the genealogy was SVG (~3 s for 6,000 nodes); now a canvas, not re-measured
     max_draw_particles: int = 256
     max_draw_positions: int = 8_192  # one particle's text is one <canvas>: taller than ~32k px it cannot draw
     max_draw_words: int = 300_000

@@ -53,13 +53,17 @@ def run_payload(trace: Trace, role: str) -> dict:
     return d
 
 
-def payload(traces: dict[str, Trace], live: bool = False, notes=(), limits: Limits = Limits()) -> dict:
+def payload(traces: dict[str, Trace], live: bool = False, notes=(), source: str | None = None,
+            limits: Limits = Limits()) -> dict:
     """Everything the player draws, JSON-able: `{"version", "live", "notes", "runs": {role: run}}`.
 
     `traces` maps roles ("greedy", "sr-smc", "best-of-n") to traces; `live` marks runs still
     being sampled (steps so far, `final` may be empty). Roles are checked against the traces, and
     what the browser would draw against `limits.check_draw` (ValueError naming the measure over
     its limit): the browser never receives runs it cannot draw.
+    `source`: the bundled example's name (its folder under assets/examples) when the runs are
+    one, added as `"example"`: the player's links then name it, so opening a link restores the
+    data as well as the view. None for runs uploaded or sampled: a link holds only the view.
     """
     limits.check_draw(traces)
     notes = list(notes)
@@ -76,4 +80,7 @@ def payload(traces: dict[str, Trace], live: bool = False, notes=(), limits: Limi
     unknown = set(traces) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown run role(s) {sorted(unknown)}; use {', '.join(ROLES)}")
-    return {"version": PAYLOAD_VERSION, "live": bool(live), "notes": notes, "runs": runs}
+    out = {"version": PAYLOAD_VERSION, "live": bool(live), "notes": notes, "runs": runs}
+    if source:
+        out["example"] = str(source)
+    return out

@@ -120,7 +120,7 @@ function particleList(run) {
   return el("details", { class: "srp-particles", open: run.N <= 8 }, [
     el("summary", {}, `Every ${run.label} particle's final text and score (${run.config.final_pick}), ★ first — ` +
       `${seen.size} distinct of ${run.N}`),
-    el("div", { class: "srp-scroll" }, el("table", {}, [el("thead", {}, el("tr", {}, [el("th", {}, "particle"),
+    el("div", { class: "srp-scroll", tabindex: 0, role: "region", "aria-label": "final texts" }, el("table", {}, [el("thead", {}, el("tr", {}, [el("th", {}, "particle"),
       el("th", {}, "score"), el("th", {}, "text")])), el("tbody", {}, rows)]))]);
 }
 
@@ -138,7 +138,7 @@ function metricsTable(runs) {
     ["model forwards (rows × steps)", (r) => r.d.stats?.forwards ?? "–"],
     ["wall time (s)", (r) => fmt(r.d.stats?.wall_time_s, 2)],
   ];
-  return el("div", { class: "srp-scroll" }, el("table", { class: "srp-metrics" }, [
+  return el("div", { class: "srp-scroll", tabindex: 0, role: "region", "aria-label": "metrics" }, el("table", { class: "srp-metrics" }, [
     el("thead", {}, el("tr", {}, [el("th", {}, "measure"), ...runs.map((r) => el("th", {}, r.label))])),
     el("tbody", {}, rows.map(([name, f]) => el("tr", {}, [el("td", {}, name), ...runs.map((r) => el("td", {}, String(f(r))))])))]));
 }

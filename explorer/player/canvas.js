@@ -33,7 +33,7 @@ export class Canvas {
         const slot = Number(e.target.dataset.slot);
         this.visible[slot] = e.isIntersecting;
         this.backing(slot);
-        if (e.isIntersecting && this.t >= 0) this.paintSlot(slot, this.t);
+        if (e.isIntersecting && this.t >= 0) { this.paintSlot(slot, this.t); this.labelSlot(slot); }
       }
     }, { root: root, rootMargin: "200px 0px" });
   }
@@ -63,7 +63,8 @@ export class Canvas {
     this.col = new Float32Array(G).fill(2.2 * FONT_PX);
     for (let j = 0; j < (run.T + 1) * N * G; j++) if (run.commit[j] >= 0) this.col[j % G] = Math.max(this.col[j % G], widthOf(run.tokens[j]));
     this.shown = Array.from({ length: N }, () => new Float64Array(G).fill(-2));
-    this.visible = null;  // which slots are in view: guessed in layout(), then kept by the observer
+    this.visible = new Array(N).fill(true);
+    this.fresh = true;  // layout() guesses which slots are in view before the observer first reports
     this.seen.disconnect();
     this.rowEls.forEach((r) => this.seen.observe(r));
     this.order_ = null; this.t = -1;
@@ -83,11 +84,14 @@ export class Canvas {
       this.x[g] = x; this.y[g] = y; x += this.col[g] + GAP;
     }
     this.height = y + CELL_H + 2; this.drawWidth = width;
-    if (!this.visible) {  // until the observer reports: the slots that fit in a window's height (the box is shorter)
-      const fit = Math.ceil((window.innerHeight + 400) / (this.height + 30));
-      this.visible = Array.from({ length: this.run.N }, (_, slot) => slot < fit);
-    }
     for (const c of this.canvases) { c.style.width = `${width}px`; c.style.height = `${this.height}px`; }
+    if (this.fresh) {
+      // slots below the box's visible part (plus the observer's margin) get no buffer and no paint until they
+      // scroll in: at N = 64 painting every slot on load cost more than the rest of the load together
+      this.fresh = false;
+      const box = this.root.getBoundingClientRect(), bottom = box.top + Math.max(this.root.clientHeight, 1) + 200;
+      this.rowEls.forEach((r, slot) => { this.visible[slot] = r.getBoundingClientRect().top < bottom; });
+    }
     this.canvases.forEach((_, slot) => this.backing(slot, true));
     if (this.t >= 0) this.show(this.t);
   }
@@ -197,22 +201,34 @@ export class Canvas {
       canvasWidth: parseFloat(this.canvases[slot].style.width) }));
   }
 
+  /** Label every slot (particle, weight, marks); the screen-reader text of the row's tokens only for slots in
+   *  view (64 rows × hundreds of words per step would cost more than the drawing), the rest when they scroll in. */
   labelRows(t, order) {
     const run = this.run, w = run.weights[t], inc = run.increment[t];
     const star = run.final ? ancestry(run, run.chosen)[t] : -1;
     const focus = this.focus != null ? ancestry(run, this.focus)[t] : -1;
+    this.labelText = [];
     order.forEach((k, slot) => {
       const row = this.rowEls[slot], tags = [];
       if (k === star) tags.push(t === run.T ? "★ chosen" : "★'s ancestor");
       if (run.N > 1) tags.push(`w̄ ${fmt(w[k], 3)}`, `Δ ${fmt(inc[k], 2)}`, `root ${run.roots[t][k]}`);
       if (t > 0 && run.parents[t - 1][k] !== k) tags.push(`copied from ${run.parents[t - 1][k]} at step ${t - 1}`);
       const text = `${run.label} particle ${k}` + (tags.length ? " · " + tags.join(" · ") : "");
+      this.labelText[slot] = text;
       if (this.labels[slot].textContent !== text) this.labels[slot].textContent = text;
-      this.canvases[slot].setAttribute("aria-label", `${text}: ${this.rowText(t, k)}`);
+      if (this.visible[slot]) this.labelSlot(slot);
+      else this.canvases[slot].dataset.stale = "1";
       if (row.dataset.particle !== String(k)) row.dataset.particle = k;
       row.classList.toggle("srp-star", k === star);
       row.classList.toggle("srp-focus", k === focus && k !== star);
     });
+  }
+
+  labelSlot(slot) {
+    if (!this.labelText || this.labelText[slot] === undefined) return;
+    const c = this.canvases[slot];
+    c.setAttribute("aria-label", `${this.labelText[slot]}: ${this.rowText(this.t, this.order_[slot])}`);
+    delete c.dataset.stale;
   }
 
   /** Row k's generated text at frame t, masks as "_" (the canvas's text for screen readers). */

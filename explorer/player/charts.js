@@ -2,7 +2,19 @@
 import { CURSOR, DEAD_GREY, LIVE_GREY, OKABE_ITO, distinctColours } from "./palette.js";
 import { ancestorsAt, descendants } from "./data.js";
 
-export const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+// No modebar: it offered "share to Plotly Cloud" (the network, from an offline tool), put its buttons in the tab
+// order and covered chart titles on phones. Drag still zooms, double-click resets.
+export const CONFIG = { displaylogo: false, displayModeBar: false, responsive: true, showLink: false,
+  showSendToCloud: false, showEditInChartStudio: false };
+
+/** Call `onSeek(step)` when a point of chart `gd` is clicked; `axis` holds the step ("x" or "y"). */
+export function clickToSeek(gd, onSeek, axis = "x") {
+  if (gd.removeAllListeners) gd.removeAllListeners("plotly_click");
+  gd.on("plotly_click", (ev) => {
+    const p = ev && ev.points && ev.points[0];
+    if (p && Number.isFinite(Number(p[axis]))) onSeek(Math.round(Number(p[axis])));
+  });
+}
 
 export function plotly() {
   const P = globalThis.Plotly;

@@ -22,3 +22,8 @@ export function setChildren(parent, children) {
 export function fmt(v, d = 2) {
   return v === null || v === undefined || !Number.isFinite(v) ? "–" : Number(v).toFixed(d);
 }
+
+/** A button that moves the player's cursor to step `step` when clicked (handled by the player's root). */
+export function seek(step, text = String(step)) {
+  return el("button", { type: "button", class: "srp-seek", "data-step": step, title: `go to step ${step}` }, text);
+}

@@ -1,11 +1,11 @@
 // The effective sample size per step with the κ·N line and resampling markers; beside it (right axis) the
 // population's repetition: the mean share of each particle's n-grams that already occurred in it.
-import { CONFIG, cursorShape, layout, plotly } from "./charts.js";
+import { CONFIG, clickToSeek, cursorShape, layout, plotly } from "./charts.js";
 import { moveShape } from "./fast.js";
 import { ESS_BLUE, REPEAT, RESAMPLE, THRESHOLD } from "./palette.js";
 
 export class Ess {
-  constructor(div, note) { this.div = div; this.note = note; }
+  constructor(div, note, onSeek = () => {}) { this.div = div; this.note = note; this.onSeek = onSeek; }
 
   load(run, reps) {
     const { N, T } = run, cut = run.kappa * N;
@@ -35,10 +35,12 @@ export class Ess {
     plotly().newPlot(this.div, data, layout(`ESS (${run.label}): resample below κ·N`, 300,
       { title: { text: "step" }, range: [0, Math.max(T, 1) + 0.5] }, { title: { text: "ESS" }, range: [0, N * 1.08] }, extra),
     CONFIG);
+    clickToSeek(this.div, this.onSeek);
     this.note.textContent = `ESS of each step before its resampling. The last step (${T}) never resamples: the ` +
       "answer is picked from the population as it stands, so resampling there could only drop particles. " +
       (events.length ? `Resampled after ${events.length} of ${T} steps.` : "No step fell below κ·N.") +
-      (reps ? ` Right axis: the particles' mean share of ${reps.n}-grams that repeat an earlier one.` : "");
+      (reps ? ` Right axis: the particles' mean share of ${reps.n}-grams that repeat an earlier one.` : "") +
+      " Click a point to go to its step.";
     this.run = run;
   }
 

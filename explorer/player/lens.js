@@ -9,7 +9,7 @@
 import { ancestry } from "./data.js";
 import { logcShares } from "./repeat.js";
 import { display } from "./canvas.js";
-import { el, fmt, setChildren } from "./dom.js";
+import { el, fmt, seek, setChildren } from "./dom.js";
 
 const pct = (x) => (Number.isFinite(x) ? `${Math.round(100 * x)}%` : "–");
 
@@ -42,9 +42,15 @@ function classify(share) {
     mean: ["punct", "repeat", "other"].map((c) => share[c].logc / share[c].count) };
 }
 
-function stack(parts, title) {
-  return el("div", { class: "srp-stack", title }, parts.map((p, i) =>
-    el("span", { class: `srp-seg srp-seg${i}`, style: `width:${(100 * (Number.isFinite(p) ? p : 0)).toFixed(1)}%` })));
+function shareRow() {
+  const stack = () => el("div", { class: "srp-stack" }, [0, 1, 2].map((i) => el("span", { class: `srp-seg srp-seg${i}` })));
+  return el("tr", {}, [el("td"), el("td", {}, stack()), el("td", {}, stack()), el("td")]);
+}
+
+/** Set a three-segment bar's widths to `parts` (shares summing to 1) and its tooltip. */
+function setStack(bar, parts) {
+  parts.forEach((p, i) => { bar.children[i].style.width = `${(100 * (Number.isFinite(p) ? p : 0)).toFixed(1)}%`; });
+  bar.title = parts.map(pct).join(" · ");
 }
 
 export class Lens {
@@ -56,6 +62,7 @@ export class Lens {
     if (!run || !reps) { this.root.replaceChildren(); return; }
     const n = reps.n;
     this.stepBox = el("div", { class: "srp-lens-step" });
+    this.shareRows = null; this.star = undefined;
     this.shareBody = el("tbody");
     const parts = [el("h3", {}, `Repetition lens (repeated ${n}-grams of tokens)`), this.summary(runs)];
     if (run.final) parts.push(this.starLoops());
@@ -65,7 +72,8 @@ export class Lens {
         `breaks (vermilion), other tokens inside a repeated ${n}-gram (orange), other words (blue). Right bar: the same ` +
         "classes' share of its Σ log c — the sum of every increment Δ along its line, which is the sum_logp score. " +
         "A class with a larger share of tokens than of Σ log c is cheap: writing it costs the particle little weight."),
-      el("div", { class: "srp-scroll" }, el("table", { class: "srp-shares" }, [el("thead", {}, el("tr", {},
+      el("div", { class: "srp-scroll", tabindex: 0, role: "region", "aria-label": "self-reward shares per particle" },
+        el("table", { class: "srp-shares" }, [el("thead", {}, el("tr", {},
         ["particle", "tokens: punct · repeat · other", "Σ log c: punct · repeat · other", "mean log c punct / repeat / other"]
           .map((h) => el("th", {}, h)))), this.shareBody])));
     this.root.replaceChildren(...parts);
@@ -97,16 +105,27 @@ export class Lens {
     if (!found.length) return el("p", {}, `★'s final text repeats no ${this.reps.n}-gram.`);
     const rows = found.slice(0, 20).map((l) => {
       const s = l.step, maker = path[s], copies = [];
-      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(`after step ${r} from particle ${path[r]}`);
-      const how = copies.length ? `inherited: ★'s row got it ${copies[copies.length - 1]}` +
-        (copies.length > 1 ? ` (the line changed rows ${copies.length}× since it was made)` : "") : "made in ★'s own row";
-      return el("tr", {}, [el("td", {}, l.words.join(" ")), el("td", {}, `${l.start}–${l.end}`), el("td", {}, String(l.first)),
-        el("td", {}, `step ${s}, particle ${maker}`), el("td", {}, how), el("td", {}, `${holders(run, l)} of ${run.N}`)]);
+      // resampling steps after the loop closed where ★'s line moved rows: the copy from path[r] spread it
+      for (let r = s; r < run.T; r++) if (run.resampled[r] && path[r] !== path[r + 1]) copies.push(r);
+      let how = "made in ★'s own row, never copied";
+      if (copies.length) {
+        const r = copies[0], from = path[r], drawn = run.parents[r].filter((a) => a === from).length;
+        how = ["first copied after step ", seek(r), ` from particle ${from} (drawn ${drawn}×)`];
+        if (copies.length > 1) {
+          const last = copies[copies.length - 1];
+          how.push(`; ${copies.length} copies in all, the last after step `, seek(last), ` from particle ${path[last]}`);
+        }
+      }
+      return el("tr", {}, [el("td", { class: "srp-span" }, l.words.join(" ")), el("td", {}, `${l.start}–${l.end}`),
+        el("td", {}, String(l.first)), el("td", {}, ["step ", seek(s), `, particle ${maker}`]), el("td", {}, how),
+        el("td", {}, `${holders(run, l)} of ${run.N}`)]);
     });
     return el("details", { open: true }, [el("summary", {}, `${found.length} loop(s) in ★'s final text`),
-      el("div", { class: "srp-scroll" }, el("table", { class: "srp-loops" }, [el("thead", {}, el("tr", {},
-        ["repeated span", "positions", "first seen at", "closed at (by ★'s ancestor)", "how it reached ★", "final particles with it"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, rows)])), found.length > 20 ? el("p", { class: "srp-hint" }, `… and ${found.length - 20} more`) : ""]);
+      el("div", { class: "srp-scroll srp-loopbox", tabindex: 0, role: "region", "aria-label": "loops in ★'s final text" },
+        el("table", { class: "srp-loops" }, [el("thead", {}, el("tr", {},
+          ["repeated span", "positions", "first seen at", "closed at (by ★'s ancestor)", "how it reached ★ (who spread it)",
+            "final particles with it"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows)])), found.length > 20 ? el("p", { class: "srp-hint" }, `… and ${found.length - 20} more`) : ""]);
   }
 
   show(t) {
@@ -133,13 +152,20 @@ export class Lens {
       `${reps.n}-gram; ${items.length ? "committed at this step:" : "none was committed at this step."}`),
     items.length ? el("ul", { class: "srp-lineage" }, items) : "");
     const shares = logcShares(run, reps, t), star = run.final ? ancestry(run, run.chosen)[t] : -1;
-    const order = [...Array(N).keys()].sort((a, b) => (a === star ? -1 : b === star ? 1 : a - b));
-    setChildren(this.shareBody, order.map((k) => {
+    // one row per particle, built once per load and updated in place; ★'s row first
+    if (!this.shareRows || this.shareRows.length !== N) this.shareRows = [...Array(N).keys()].map(() => shareRow());
+    if (this.star !== star) {
+      this.star = star;
+      setChildren(this.shareBody, [this.shareRows[star >= 0 ? star : 0], ...this.shareRows.filter((_, k) => k !== star && (star >= 0 || k))]);
+    }
+    this.shareRows.forEach((row, k) => {
       const c = classify(shares[k]);
-      return el("tr", { class: k === star ? "srp-star" : "" }, [el("td", {}, (k === star ? "★ " : "") + k),
-        el("td", {}, stack(c.tokens, c.tokens.map(pct).join(" · "))), el("td", {}, stack(c.costs, c.costs.map(pct).join(" · "))),
-        el("td", {}, c.mean.map((m) => fmt(m, 2)).join(" / "))]);
-    }));
+      row.className = k === star ? "srp-star" : "";
+      row.cells[0].textContent = (k === star ? "★ " : "") + k;
+      setStack(row.cells[1].firstChild, c.tokens);
+      setStack(row.cells[2].firstChild, c.costs);
+      row.cells[3].textContent = c.mean.map((m) => fmt(m, 2)).join(" / ");
+    });
   }
 }
 

@@ -11,10 +11,12 @@ import { Ess } from "./ess.js";
 import { Weights } from "./weights.js";
 import { Heatmap } from "./heatmap.js";
 import { families } from "./charts.js";
+import { readView, viewLink, writeView } from "./link.js";
 import { renderAnswer } from "./answer.js";
 import { renderWhy } from "./why.js";
 import { Lens } from "./lens.js";
 import { el, setChildren } from "./dom.js";
+import { ancestry } from "./data.js";
 
 const ROLES = ["sr-smc", "best-of-n", "greedy"];
 const SPEEDS = [1, 2, 4, 8, 16];
@@ -22,13 +24,24 @@ const SPEEDS = [1, 2, 4, 8, 16];
 export class Player {
   constructor(host) {
     const $ = (id, tag = "div", attrs = {}, kids = []) => el(tag, { id: `srp-${id}`, ...attrs }, kids);
-    this.slider = $("slider", "input", { type: "range", min: 0, max: 0, value: 0, step: 1, "aria-label": "step" });
+    this.slider = $("slider", "input", { type: "range", min: 0, max: 0, value: 0, step: 1, "aria-label": "step",
+      "aria-keyshortcuts": "ArrowLeft ArrowRight Home End" });
     this.prev = $("prev", "button", { type: "button", title: "previous step (←)" }, "‹ prev");
     this.playBtn = $("play", "button", { type: "button", title: "play / pause (space)" }, "▶ Play");
     this.next = $("next", "button", { type: "button", title: "next step (→)" }, "next ›");
     this.speed = $("speed", "select", { "aria-label": "speed" },
       SPEEDS.map((s) => el("option", { value: s, selected: s === 4 }, `${s} steps/s`)));
-    this.label = $("step-label", "span", { class: "srp-steplabel" }, "step 0 / 0");
+    // the label sits in its own fixed box: its text never changes the slider's width
+    this.stepText = el("span", { class: "srp-stepnum" }, "step 0 / 0");
+    this.stepFlag = el("span", { class: "srp-stepflag" });
+    this.label = $("step-label", "span", { class: "srp-steplabel", "aria-hidden": "true" }, [this.stepText, this.stepFlag]);
+    this.linkBtn = $("copy-link", "button", { type: "button", title: "copy a link to this view (step, focus, toggles)" }, "copy link");
+    this.helpBtn = $("help", "button", { type: "button", title: "keyboard shortcuts (?)", "aria-haspopup": "dialog" }, "? keys");
+    this.linkNote = $("link-note", "div", { class: "srp-linknote", role: "status", "aria-live": "polite" });
+    this.help = $("keyhelp", "div", { class: "srp-keyhelp", role: "dialog", "aria-label": "keyboard shortcuts", hidden: true }, [
+      el("h3", {}, "Keys"), el("div", { class: "srp-scroll" }, el("table", {}, el("tbody", {}, KEYS.map(([k, what]) =>
+        el("tr", {}, [el("th", { scope: "row" }, k), el("td", {}, what)]))))),
+      el("button", { type: "button", class: "srp-close" }, "close (Esc)")]);
     this.runPick = $("run-pick", "select", { "aria-label": "run shown on the canvas" });
     this.particlePick = $("particle", "select", { "aria-label": "particle in focus" });
     this.markInh = $("mark-inherited", "select", { "aria-label": "inherited marks" }, [
@@ -40,12 +53,13 @@ export class Player {
       $("answer", "section", { class: "srp-panel" }),
       el("section", { class: "srp-panel srp-whybox" }, [$("why"), $("why-weights", "div", { class: "srp-chart" })]),
       el("div", { class: "srp-transport" }, [this.prev, this.playBtn, this.next, this.slider, this.label, this.speed,
-        el("span", { class: "srp-keys" }, "← → step · space play/pause")]),
+        this.linkBtn, this.helpBtn, this.linkNote]),
+      this.help,
       el("div", { class: "srp-grid" }, [
         el("section", { class: "srp-panel srp-canvasbox" }, [
           el("div", { class: "srp-canvasbar" }, [this.runPick, this.particlePick, this.markInh,
             el("label", {}, [this.markRep, " repeated n-grams"])]),
-          legend(), $("canvas", "div", { class: "srp-canvas" })]),
+          legend(), $("canvas", "div", { class: "srp-canvas", tabindex: 0, role: "region", "aria-label": "token canvas" })]),
         el("div", { class: "srp-charts" }, [$("tree", "div", { class: "srp-chart" }), $("tree-note", "p", { class: "srp-hint" }),
           $("ess", "div", { class: "srp-chart" }), $("ess-note", "p", { class: "srp-hint" })])]),
       el("div", { class: "srp-grid2" }, [el("div", {}, [$("weights-caption", "div", { class: "srp-caption" }),
@@ -54,15 +68,18 @@ export class Player {
     ]);
     host.replaceChildren(this.root);
     const q = (id) => this.root.querySelector(`#srp-${id}`);
+    const seekTo = (t) => { this.userMoved(); this.show(t); };
     this.canvas = new Canvas(q("canvas"));
-    this.tree = new Tree(q("tree"), q("tree-note"));
-    this.ess = new Ess(q("ess"), q("ess-note"));
+    this.tree = new Tree(q("tree"), q("tree-note"), seekTo);
+    this.ess = new Ess(q("ess"), q("ess-note"), seekTo);
     this.weights = new Weights(q("weights"), q("weights-caption"));
-    this.heat = new Heatmap(q("heatmap"));
+    this.heat = new Heatmap(q("heatmap"), seekTo);
     this.lens = new Lens(q("lens"));
     this.els = { answer: q("answer"), why: q("why"), whyChart: q("why-weights"), banner: this.root.querySelector("#srp-banner") };
     this.panels = [...this.root.children].filter((c) => c !== this.els.banner);
     this.cursor = 0; this.shown = -1; this.rendering = false; this.playing = false; this.main = null;
+    this.example = null;
+    this.pendingView = readView();  // a link's view, applied when its runs arrive
     this.root.srp = this;
     this.wire();
   }
@@ -71,36 +88,81 @@ export class Player {
   get steps() { return this.main ? this.main.T : 0; }
 
   wire() {
-    this.slider.addEventListener("input", () => this.show(Number(this.slider.value)));
-    this.prev.addEventListener("click", () => this.show(this.cursor - 1));
-    this.next.addEventListener("click", () => this.show(this.cursor + 1));
-    this.playBtn.addEventListener("click", () => (this.playing ? this.pause() : this.play()));
+    const user = (f) => () => { this.userMoved(); f(); };
+    this.slider.addEventListener("input", user(() => this.show(Number(this.slider.value))));
+    this.prev.addEventListener("click", user(() => this.show(this.cursor - 1)));
+    this.next.addEventListener("click", user(() => this.show(this.cursor + 1)));
+    this.playBtn.addEventListener("click", user(() => (this.playing ? this.pause() : this.play())));
     this.speed.addEventListener("change", () => { if (this.playing) this.play(true); });
-    this.runPick.addEventListener("change", () => this.loadCanvas());
-    this.particlePick.addEventListener("change", () => this.setFocus(Number(this.particlePick.value)));
-    this.markInh.addEventListener("change", () => { this.canvas.inheritMode = this.markInh.value; this.canvas.redraw(); });
-    this.markRep.addEventListener("change", () => { this.canvas.showRepeats = this.markRep.checked; this.canvas.redraw(); });
+    this.runPick.addEventListener("change", user(() => { this.loadCanvas(); this.saveView(); }));
+    this.particlePick.addEventListener("change", user(() => this.setFocus(Number(this.particlePick.value))));
+    this.markInh.addEventListener("change", user(() => { this.canvas.inheritMode = this.markInh.value; this.canvas.redraw(); this.saveView(); }));
+    this.markRep.addEventListener("change", user(() => { this.canvas.showRepeats = this.markRep.checked; this.canvas.redraw(); this.saveView(); }));
+    this.linkBtn.addEventListener("click", () => this.copyLink());
+    this.helpBtn.addEventListener("click", () => this.toggleHelp(true));
+    this.help.querySelector(".srp-close").addEventListener("click", () => this.toggleHelp(false));
+    // step numbers in the tables (why-★, lens) are buttons that move the cursor
+    this.root.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest(".srp-seek");
+      if (b && this.root.contains(b)) { this.userMoved(); this.show(Number(b.dataset.step)); }
+    });
     this.onKey = (e) => {
       if (!this.root.isConnected) { document.removeEventListener("keydown", this.onKey); return; }
+      if (e.key === "Escape" && !this.help.hidden) { this.toggleHelp(false); e.preventDefault(); return; }
       const tag = (e.target.tagName || "").toLowerCase();
       if (["input", "textarea", "select"].includes(tag) || e.target.isContentEditable || !this.main) return;
-      if (e.key === " " && tag === "button") return;
-      if (e.key === "ArrowLeft") this.show(this.cursor - 1);
-      else if (e.key === "ArrowRight") this.show(this.cursor + 1);
-      else if (e.key === " ") this.playing ? this.pause() : this.play();
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      if ((e.key === " " || e.key === "Enter") && tag === "button") return;
+      const T = this.main.T, c = this.cursor;
+      const go = (t) => { if (t !== null && t !== undefined) { this.userMoved(); this.show(t); } };
+      if (e.key === "ArrowLeft") go(c - 1);
+      else if (e.key === "ArrowRight") go(c + 1);
+      else if (e.key === "Home") go(0);
+      else if (e.key === "End") go(T);
+      else if (e.key === "]") go(nextWhere(c, T, (s) => this.main.resampled[s] && s < T, 1));
+      else if (e.key === "[") go(nextWhere(c, T, (s) => this.main.resampled[s] && s < T, -1));
+      else if (e.key === "l" || e.key === "L") go(nextWhere(c, T, (s) => this.loopSteps().has(s), e.key === "l" ? 1 : -1));
+      else if (e.key === " ") { this.userMoved(); this.playing ? this.pause() : this.play(); }
+      else if (e.key === "?") this.toggleHelp(this.help.hidden);
       else return;
       e.preventDefault();
     };
     document.addEventListener("keydown", this.onKey);
   }
 
-  /** Load a payload (see explorer/payload.py); null or no runs empties the player. If the runs cannot be drawn,
-   *  the player says so and shows nothing else: never the runs it showed before under the new ones' name. */
-  load(payload) {
+  /** The user moved the view: a link's view that has not been applied yet no longer wins over it. */
+  userMoved() { this.pendingView = null; }
+
+  toggleHelp(open) {
+    this.help.hidden = !open;
+    if (open) this.help.querySelector(".srp-close").focus(); else if (this.root.contains(document.activeElement)) this.helpBtn.focus();
+  }
+
+  /** Steps at which ★'s line (or, before the end, any particle) closed a repeated n-gram (cached per load). */
+  loopSteps() {
+    if (this.loops_) return this.loops_;
+    const run = this.main, reps = this.repsOf(run), { N, G, T } = run, out = new Set();
+    const path = run.final ? ancestry(run, run.chosen) : null;
+    for (let t = 1; t <= T; t++) for (let k = path ? path[t] : 0; k < (path ? path[t] + 1 : N); k++) {
+      const o = (t * N + k) * G;
+      for (let g = 0; g < G; g++) if (run.commit[o + g] === t && reps.first[o + g] >= 0) { out.add(t); break; }
+    }
+    return (this.loops_ = out);
+  }
+
+  /** Load a payload (see explorer/payload.py); null or no runs empties the player. The runs are replayed one at a
+   *  time with a yield to the page between them and between the views' builds (a progress line meanwhile), so a
+   *  large upload is several short tasks, not one long one. A newer load started meanwhile wins. If the runs cannot
+   *  be drawn, the player says so and shows nothing else: never the runs it showed before under the new ones' name. */
+  async load(payload) {
+    const token = (this.loadToken = {});
     try {
-      this.loadRuns(payload);
+      await this.loadNow(payload, token);
     } catch (e) {
-      this.fail(e);
+      this.error = e;
+      if (this.loadToken === token) this.fail(e);
+    } finally {
+      if (this.loadToken === token) this.loading = false;
     }
   }
 
@@ -115,40 +177,67 @@ export class Player {
     console.error(e);
   }
 
-  loadRuns(payload) {
+  async loadNow(payload, token) {
+    const stale = () => this.loadToken !== token;
     const runs = payload && payload.runs ? payload.runs : {};
     const roles = ROLES.filter((r) => runs[r]);
     const live = Boolean(payload && payload.live);
     const follow = !this.main || this.cursor >= this.main.T || !live;
+    const notes = ((payload && payload.notes) || []).map((n) => el("div", {}, n));
+    const progress = (text) => this.els.banner.replaceChildren(...notes, ...(text ? [el("div", { class: "srp-progress" }, text)] : []));
     this.pause();
-    this.main = null; this.runs = {};  // a failure below leaves nothing of the previous runs on show
-    for (const p of this.panels) p.style.display = "";
-    setChildren(this.els.banner, ((payload && payload.notes) || []).map((n) => el("div", {}, n)));
+    this.loading = true;
+    this.example = (payload && payload.example) || null;
+    for (const p of this.panels) p.style.display = "";  // shown again after a failed load
+    progress("");
     if (!roles.length) {
+      this.main = null; this.runs = {}; this.loading = false;
       this.root.dataset.state = "empty"; this.root.dataset.steps = 0;
       this.els.answer.replaceChildren(el("p", {}, "Nothing loaded yet: press Run, load an example or upload a trace."));
       return;
     }
-    this.runs = Object.fromEntries(roles.map((r) => [r, buildRun(runs[r])]));
+    const big = roles.reduce((a, r) => a + runs[r].steps.length * (runs[r].config.n_particles || 1), 0) > 512;
+    const built = {};
+    for (const [i, r] of roles.entries()) {
+      if (big) { progress(`Loading: replaying run ${i + 1} of ${roles.length} (${runs[r].label || r})…`); this.root.dataset.state = "loading"; await yieldToPage(); if (stale()) return; }
+      built[r] = buildRun(runs[r]);
+    }
+    const phase = async (text) => { if (big) { progress(`Loading: ${text}…`); await yieldToPage(); } return stale(); };
+    this.runs = built;
     this.reps = {};
+    this.loops_ = null;
     this.main = this.runs[roles[0]];
     this.live = live;
-    this.root.dataset.state = live ? "live" : "ready";
-    this.root.dataset.steps = this.main.T;
-    const keep = this.runPick.value;
+    const main = this.main;
+    const view = !live && this.pendingView && (!this.pendingView.ex || this.pendingView.ex === this.example) ? this.pendingView : null;
+    if (view) this.pendingView = null;
+    const keep = view && view.canvas && this.runs[view.canvas] ? view.canvas : this.runPick.value;
     this.runPick.replaceChildren(...roles.map((r) => el("option", { value: r, selected: r === keep }, `canvas: ${this.runs[r].label}`)));
+    if (view) {
+      if (view.inh) this.markInh.value = view.inh, this.canvas.inheritMode = this.markInh.value;
+      if (view.rep !== undefined) this.markRep.checked = view.rep !== "0", this.canvas.showRepeats = this.markRep.checked;
+    }
+    if (await phase("the answer and the repetition lens")) return;
     if (live) this.els.answer.replaceChildren(el("p", { class: "srp-live" }, `Sampling… ${roles.map((r) =>
       `${this.runs[r].label}: step ${this.runs[r].T}`).join(" · ")}. The answer appears when the run finishes.`));
     else renderAnswer(this.els.answer, this.runs);
-    renderWhy(this.els.why, this.els.whyChart, live ? null : this.main);
-    this.slider.max = this.main.T;
-    this.focus = this.main.final ? this.main.chosen : 0;
-    this.ess.load(this.main, this.repsOf(this.main));
-    this.lens.load(this.main, this.repsOf(this.main), this.runs, (r) => this.repsOf(r));
+    renderWhy(this.els.why, this.els.whyChart, live ? null : main);
+    this.slider.max = main.T;
+    const f = view ? Number(view.f) : NaN;
+    this.focus = Number.isInteger(f) && f >= 0 && f < main.N ? f : main.final ? main.chosen : 0;
+    this.ess.load(main, this.repsOf(main));
+    this.lens.load(main, this.repsOf(main), this.runs, (r) => this.repsOf(r));
+    if (await phase("the genealogy and the charts")) return;
     this.loadFocus();
+    if (await phase("the token canvas")) return;
     this.loadCanvas(false);
+    this.root.dataset.state = live ? "live" : "ready";
+    this.root.dataset.steps = main.T;
+    progress("");
+    this.loading = false;
     this.shown = -1;
-    this.show(follow ? this.main.T : Math.min(this.cursor, this.main.T));
+    const t = view && view.t !== undefined && Number.isFinite(Number(view.t)) ? Number(view.t) : follow ? main.T : Math.min(this.cursor, main.T);
+    this.show(t);
   }
 
   repsOf(run) {
@@ -171,18 +260,32 @@ export class Player {
     if (redraw) { this.shown = -1; this.show(this.cursor); }
   }
 
+  /** A new focus particle restyles the views that show it (lineage, outline, row order) at once; the heatmap,
+   *  that particle's own chart (a Plotly figure: the slowest part), is rebuilt in the next task, after the
+   *  restyled views have painted. */
   setFocus(k) {
-    if (!this.main || k === this.focus || this.canvas.run !== this.main) return;
+    if (!this.main || k === this.focus) return;
     this.focus = k;
-    this.loadFocus();
-    this.canvas.focus = k;
+    this.particlePick.value = String(k);
+    this.tree.setFocus(k, false);
+    this.weights.setFocus(k);
+    if (this.canvas.run === this.main) this.canvas.focus = k;
     this.shown = -1;
     this.show(this.cursor);
+    clearTimeout(this.heatTimer);
+    const main = this.main;
+    this.heatTimer = setTimeout(() => {
+      if (this.main !== main || this.focus !== k) return;
+      this.heat.load(main, k);
+      this.heat.show(Math.max(this.shown, 0));
+      this.saveView();
+    }, 0);
+    this.saveView();
   }
 
   /** Move the cursor to step t (clamped) and draw it once the previous draw is done. */
   show(t) {
-    if (!this.main) return;
+    if (!this.main || this.loading) return;
     this.cursor = Math.min(Math.max(Math.round(t), 0), this.main.T);
     this.slider.value = this.cursor;
     if (!this.rendering) this.render();
@@ -221,25 +324,64 @@ export class Player {
   }
 
   drawn(t) {
-    const run = this.main;
+    const run = this.main, flag = run.resampled[t] && t < run.T ? "resampled" : "";
     this.shown = t;
-    this.label.textContent = `step ${t} / ${run.T}` + (run.resampled[t] ? " · resampled after this step" : "") +
-      (this.live ? " · sampling…" : "");
+    this.stepText.textContent = `step ${t} / ${run.T}`;
+    this.stepFlag.textContent = flag ? "· resampled" : this.live ? "· sampling…" : "";
+    this.stepFlag.className = "srp-stepflag" + (flag ? " srp-resampled" : "");
+    this.slider.setAttribute("aria-valuetext", `step ${t} of ${run.T}` + (flag ? ", resampled" : "") + (this.live ? ", sampling" : ""));
     this.root.dataset.step = t;
+    this.saveView();
   }
 
+  /** The view this player shows, as the link's fields. */
+  view() {
+    const v = { t: this.shown, f: this.focus, canvas: this.runPick.value, inh: this.markInh.value, rep: this.markRep.checked ? "1" : "0" };
+    if (this.example) v.ex = this.example;
+    return v;
+  }
+
+  /** Keep the page's URL on the view shown (debounced; not while a link's view waits for its runs). */
+  saveView() {
+    clearTimeout(this.saveTimer);
+    if (this.pendingView || !this.main || this.live) return;
+    this.saveTimer = setTimeout(() => writeView(this.view()), 250);
+  }
+
+  async copyLink() {
+    if (!this.main) return;
+    this.userMoved();
+    writeView(this.view());
+    const url = viewLink(this.view());
+    let copied = false;
+    try { await navigator.clipboard.writeText(url); copied = true; } catch (e) { copied = false; }
+    const what = `step ${this.shown}, focus particle ${this.focus}`;
+    const text = this.example ? `${copied ? "Link copied" : "Link (copy it from the address bar)"}: bundled example ` +
+        `“${this.example}” at ${what}. Opening it shows this view.`
+      : `${copied ? "Link copied" : "Link in the address bar"}: it holds the view (${what}, toggles), not the data. ` +
+        "This run was uploaded or sampled here, so whoever opens the link must load the same trace file to see it.";
+    this.linkNote.replaceChildren(el("span", {}, text + " "), el("input", { type: "text", readonly: true, value: url,
+      "aria-label": "link to this view", class: "srp-linkurl" }));
+    this.linkNote.dataset.url = url;
+  }
+
+  /** Play from the cursor at the chosen speed, drawing every step it counts: when a draw is slow, playback slows
+   *  down instead of skipping steps. */
   play(restart = false) {
     if (!this.main) return;
     if (!restart && this.shown >= this.main.T) this.show(0);
     this.playing = true;
     this.playBtn.textContent = "⏸ Pause";
-    const speed = Number(this.speed.value), start = this.cursor, t0 = performance.now();
+    const period = 1000 / Number(this.speed.value);
+    let due = performance.now() + period;
     const token = (this.playToken = {});
     const tick = (now) => {
       if (!this.playing || this.playToken !== token) return;
-      const target = Math.min(start + Math.floor(((now - t0) * speed) / 1000), this.main.T);
-      if (target !== this.cursor && !this.rendering) this.show(target);
       if (this.shown >= this.main.T) { this.pause(); return; }
+      if (now >= due && !this.rendering && this.shown === this.cursor) {
+        this.show(this.shown + 1);
+        due = Math.max(due + period, now - period / 2);  // behind by more than half a step: slow down, never skip
+      }
       requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
@@ -252,6 +394,21 @@ export class Player {
     this.playBtn.textContent = "▶ Play";
     if (this.main && this.shown >= 0 && !this.rendering) this.cursor = this.shown, this.slider.value = this.shown;
   }
+}
+
+const KEYS = [["← →", "previous / next step"], ["Home End", "first / last step"], ["[ ]", "previous / next resampling step"],
+  ["l L", "next / previous step where ★'s line closed a repeated n-gram (a loop)"], ["space", "play / pause"],
+  ["?", "this help"], ["Esc", "close it"]];
+
+/** The nearest step after (dir = 1) or before (dir = -1) step c in [0, T] where `pred` holds, or null. */
+function nextWhere(c, T, pred, dir) {
+  for (let s = c + dir; s >= 0 && s <= T; s += dir) if (pred(s)) return s;
+  return null;
+}
+
+/** Let the page paint and handle input before the next piece of work. */
+function yieldToPage() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function legend() {

@@ -42,13 +42,18 @@ export function repetition(run, n = run.repeatN) {
 /** Split of each particle's total log-confidence at frame t: [{tokens, punct, repeat, other}, …] where each
  *  class gives {count, logc} (punctuation first; repeat = non-punctuation tokens inside repeats). */
 export function logcShares(run, reps, t) {
-  const out = [];
+  const out = [], punct = run.punctCache || (run.punctCache = new Map());
+  const isPunct = (id) => {
+    let p = punct.get(id);
+    if (p === undefined) punct.set(id, (p = run.isPunct(id)));
+    return p;
+  };
   for (let k = 0; k < run.N; k++) {
     const o = (t * run.N + k) * run.G;
     const s = { punct: { count: 0, logc: 0 }, repeat: { count: 0, logc: 0 }, other: { count: 0, logc: 0 } };
     for (let g = 0; g < run.G; g++) {
       if (run.commit[o + g] < 0) continue;
-      const cls = run.isPunct(run.tokens[o + g]) ? s.punct : reps.rep[o + g] ? s.repeat : s.other;
+      const cls = isPunct(run.tokens[o + g]) ? s.punct : reps.rep[o + g] ? s.repeat : s.other;
       cls.count++; cls.logc += run.logc[o + g];
     }
     out.push(s);

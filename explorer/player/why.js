@@ -3,7 +3,7 @@
 import { CONFIG, layout, plotly } from "./charts.js";
 import { CURSOR, RESAMPLE } from "./palette.js";
 import { ancestry, argmax } from "./data.js";
-import { el, fmt } from "./dom.js";
+import { el, fmt, seek } from "./dom.js";
 
 const RULES = {
   sum_logp: "★ is the particle with the highest total log-confidence Σ log c over all its generated tokens — its own " +
@@ -29,9 +29,9 @@ export function renderWhy(root, chartDiv, run) {
   for (let s = 1; s < T; s++) {
     if (!run.resampled[s]) continue;
     const from = path[s], to = path[s + 1], copies = run.parents[s].filter((a) => a === from).length;
-    events.push(el("li", {}, `after step ${s} (ESS ${fmt(run.ess[s], 2)} < ${fmt(run.kappa * N, 2)}): ★'s line ` +
+    events.push(el("li", {}, ["after step ", seek(s), ` (ESS ${fmt(run.ess[s], 2)} < ${fmt(run.kappa * N, 2)}): ★'s line ` +
       (from === to ? `stayed in row ${to}` : `was copied from particle ${from} into row ${to}`) +
-      ` — particle ${from} had w̄ ${fmt(run.weights[s][from], 3)} and was drawn ${copies}×`));
+      ` — particle ${from} had w̄ ${fmt(run.weights[s][from], 3)} and was drawn ${copies}×`]));
   }
   const lastReset = [...Array(T).keys()].filter((s) => run.resampled[s]).pop();
   const parts = [el("h3", {}, `Why ★ = particle ${star}`), el("p", {}, RULES[rule] || `Final pick rule: ${rule}.`)];
@@ -42,9 +42,9 @@ export function renderWhy(root, chartDiv, run) {
       (lastReset ? ` (after step ${lastReset})` : "") + `, while the score counts the whole text: ` +
       `${fmt(final.scores[heavy], 2)} for ${heavy} against ${fmt(final.scores[star], 2)} for ★.`)));
   } else parts.push(el("p", {}, `★ is also the heaviest particle at the end (w̄ ${fmt(w[star], 3)}).`));
-  parts.push(el("div", { class: "srp-whygrid" }, [el("div", { class: "srp-scroll srp-tall" }, scores), el("div", {}, [
+  parts.push(el("div", { class: "srp-whygrid" }, [el("div", { class: "srp-scroll srp-tall", tabindex: 0, role: "region", "aria-label": "final scores" }, scores), el("div", {}, [
     el("h4", {}, `★'s lineage: ${events.length ? `copied or kept at ${events.length} resampling step(s)` : "never resampled"}`),
-    events.length ? el("ul", { class: "srp-lineage srp-tall" }, events) : ""])]));
+    events.length ? el("ul", { class: "srp-lineage" }, events) : ""])]));
   parts.push(el("p", { class: "srp-hint" }, "Δ log w = Σ log c of the tokens a step committed, so it is always ≤ 0: every " +
     "particle loses weight, confident ones lose less and so gain relative weight. The last step never resamples."));
   root.replaceChildren(...parts);

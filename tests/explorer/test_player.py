@@ -35,6 +35,7 @@ def test_payload_carries_each_trace_and_is_json(smc_trace, greedy_trace):
     assert run["metrics"]["n_texts"] == smc_trace.n_particles
     json.dumps(p, allow_nan=False)
     assert payload({}) == {"version": 1, "live": False, "notes": [], "runs": {}}
+    assert payload({}, source="1-truth")["example"] == "1-truth"
 
 
 def test_payload_carries_alternatives_and_the_branch_origin(smc_trace, tmp_path):
@@ -246,8 +247,7 @@ def test_keys_move_exactly_one_step_each_and_pause_stops_on_the_step_shown(page,
 def test_slider_scrubs_and_every_view_follows(page, smc_trace):
     page.fill("#srp-slider", "4")  # sets the value and fires input
     wait_step(page, 4)
-    x = page.evaluate("document.getElementById('srp-tree').layout.shapes[0].x0")
-    assert x == 4
+    assert page.evaluate("document.getElementById('srp-player').srp.tree.t") == 4
     assert page.evaluate("document.getElementById('srp-ess').layout.shapes[0].x0") == 4
     assert "Step 4" in page.inner_text("#srp-weights-caption")
 
@@ -386,7 +386,7 @@ def test_tree_colours_families_at_the_cursor_step(page, smc_trace):
     t = smc_trace.resample_steps()[0]
     page.evaluate(f"document.getElementById('srp-player').srp.show({t})")
     wait_step(page, t)
-    colours = np.array(page.evaluate("document.getElementById('srp-tree').data[2].marker.color")).reshape(T + 1, N)
+    colours = np.array(page.evaluate("document.getElementById('srp-player').srp.tree.colours")).reshape(T + 1, N)
     ancestor = np.tile(np.arange(N), (T + 1, 1))
     for s in range(t + 1, T + 1):
         ancestor[s] = ancestor[s - 1][parents[s - 1]]
@@ -442,9 +442,263 @@ def test_chart_titles_and_the_ess_legend_fit(page, size):
       return {id: gd.id, left: svg.left, right: svg.right, title: title && [title.left, title.right],
               xtitle: xtitle && [xtitle.top, xtitle.bottom], legend: legend.map((l) => l.top)};
     })""")
-    assert {"srp-tree", "srp-ess", "srp-why-weights", "srp-heatmap"} <= {b["id"] for b in boxes}
+    assert {"srp-ess", "srp-why-weights", "srp-heatmap"} <= {b["id"] for b in boxes}
     for b in boxes:
         if b["title"]:
             assert b["left"] <= b["title"][0] and b["title"][1] <= b["right"] + 0.5, b
     ess = next(b for b in boxes if b["id"] == "srp-ess")
     assert ess["legend"] and min(ess["legend"]) >= ess["xtitle"][1], ess  # legend text below the x axis title
+
+
+# ----- v3: layout, links, click to seek, keys, N = 64 ------------------------------------------------------------
+FIRST_EXAMPLE = EXAMPLES / "1-truth-acknowledged-n8"
+
+
+def example_traces(folder: Path) -> dict[str, Trace]:
+    return {p.stem: Trace.load(p) for p in sorted(folder.glob("*.json"))}
+
+
+def go(pg, t: int):
+    pg.evaluate(f"document.getElementById('srp-player').srp.show({t})")
+    wait_step(pg, t)
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (390, 844), (320, 640)])
+def test_slider_keeps_its_width_on_every_step_and_nothing_overflows(page, smc_trace, size):
+    """The label has its own fixed box: a resampling step's longer label never shrinks the slider; no modebar,
+    no horizontal overflow at phone width."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_timeout(200)
+    widths, labels = set(), set()
+    for t in range(smc_trace.n_steps + 1):
+        go(page, t)
+        box = page.locator("#srp-slider").bounding_box()
+        widths.add((round(box["x"], 1), round(box["width"], 1)))
+        labels.add(page.inner_text("#srp-step-label"))
+    assert len(widths) == 1, widths
+    assert any("resampled" in label for label in labels)
+    x, w = widths.pop()
+    assert x >= 0 and x + w <= size[0] and w >= min(200, size[0] * 0.5)
+    assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+    outside = page.evaluate("""() => { const t = document.querySelector('.srp-transport').getBoundingClientRect();
+      return [...document.querySelectorAll('.srp-transport > *')].filter(e => e.offsetParent !== null).map(e => {
+        const r = e.getBoundingClientRect(); return [e.id, r.left, r.right, e.scrollWidth > e.clientWidth + 1]; })
+        .filter(([, l, r, cut]) => l < t.left - 0.5 || r > t.right + 0.5 || cut); }""")
+    assert not outside, outside  # every transport control inside the transport, none cut
+    assert page.locator(".modebar-btn, .modebar a").count() == 0  # no modebar: nothing covers the chart titles
+    OUT.mkdir(exist_ok=True)
+    go(page, smc_trace.resample_steps()[0])
+    page.evaluate("document.querySelector('#srp-canvas').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(OUT / f"player-v3-{size[0]}.png"), full_page=False)
+
+
+def test_no_control_reaches_the_network_and_charts_are_out_of_the_tab_order(page):
+    links = page.evaluate("[...document.querySelectorAll('#srp-player a[href]')].map(a => a.href)")
+    assert not [u for u in links if not u.startswith(("file:", "#"))], links
+    text = page.inner_text("#srp-player").lower()
+    assert "share chart" not in text and "chart studio" not in text and "cloud" not in text
+    focusable = page.evaluate("""() => [...document.querySelectorAll('#srp-player .js-plotly-plot *')]
+      .filter(e => e.tabIndex >= 0 && (e.matches('a[href], button, input, select, [tabindex]'))).length""")
+    assert focusable == 0
+    # the first stops of the tab order are the transport, starting with ‹ prev
+    order = page.evaluate("""() => [...document.querySelectorAll('#srp-player button, #srp-player input, #srp-player select, #srp-player [tabindex]')]
+      .filter(e => e.tabIndex >= 0 && e.offsetParent !== null).map(e => e.id)""")
+    assert order.index("srp-prev") < order.index("srp-slider") < order.index("srp-particle")
+
+
+def test_slider_says_its_step_and_keys_jump_between_events(page, smc_trace):
+    T, events = smc_trace.n_steps, [s for s in smc_trace.resample_steps() if s < smc_trace.n_steps]
+    page.click("body", position={"x": 5, "y": 5})
+    page.keyboard.press("Home")
+    wait_step(page, 0)
+    assert page.get_attribute("#srp-slider", "aria-valuetext") == f"step 0 of {T}"
+    page.keyboard.press("]")
+    wait_step(page, events[0])
+    assert page.get_attribute("#srp-slider", "aria-valuetext") == f"step {events[0]} of {T}, resampled"
+    page.keyboard.press("End")
+    wait_step(page, T)
+    page.keyboard.press("[")
+    wait_step(page, events[-1])
+    assert page.locator("#srp-keyhelp").is_hidden()
+    page.keyboard.press("?")
+    assert page.locator("#srp-keyhelp").is_visible() and "resampling step" in page.inner_text("#srp-keyhelp")
+    page.keyboard.press("Escape")
+    assert page.locator("#srp-keyhelp").is_hidden()
+    # l: the next step where ★'s line closed a repeated n-gram (a committed token closing one)
+    page.keyboard.press("Home")
+    wait_step(page, 0)
+    loops = sorted(page.evaluate("[...document.getElementById('srp-player').srp.loopSteps()]"))
+    page.keyboard.press("l")
+    page.wait_for_timeout(100)
+    assert step_shown(page) == (loops[0] if loops else 0)
+
+
+def test_a_focused_range_slider_has_a_visible_focus_ring(page):
+    page.focus("#srp-slider")
+    style = page.evaluate("getComputedStyle(document.getElementById('srp-slider'))")
+    ring = page.evaluate("(() => { const s = getComputedStyle(document.getElementById('srp-slider')); "
+                         "return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()")
+    assert style is not None and ring[0] != "none" and ring[1] >= 2
+
+
+def test_genealogy_rows_never_cross_and_a_click_seeks(page, smc_trace):
+    """Planar order: children sorted by row at step s + 1 have non-decreasing parent rows at step s."""
+    N, T = smc_trace.n_particles, smc_trace.n_steps
+    pos = np.array(page.evaluate("Array.from(document.getElementById('srp-player').srp.tree.pos)")).reshape(T + 1, N)
+    for s in range(T):
+        parents = smc_trace.parents(s)
+        order = np.argsort(pos[s + 1])
+        assert np.all(np.diff(pos[s][parents[order]]) >= 0), s
+        assert sorted(pos[s + 1]) == list(range(N))
+    page.evaluate("document.getElementById('srp-tree').scrollIntoView({block: 'center'})")
+    point = page.evaluate("document.getElementById('srp-player').srp.tree.nodePoint(5, 2)")
+    page.mouse.click(point["x"], point["y"])
+    wait_step(page, 5)
+
+
+def test_click_to_seek_on_charts_and_tables(page, smc_trace):
+    go(page, smc_trace.n_steps)
+    # an ESS point: x = step 3
+    page.evaluate("document.getElementById('srp-ess').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(200)
+    xy = page.evaluate("""() => { const gd = document.getElementById('srp-ess'), fl = gd._fullLayout, r = gd.getBoundingClientRect();
+      const s = 3, y = gd.data[0].y[s - 1];
+      return {x: r.left + fl._size.l + fl.xaxis.l2p(s), y: r.top + fl._size.t + fl.yaxis.l2p(y)}; }""")
+    page.mouse.move(xy["x"], xy["y"])
+    page.mouse.click(xy["x"], xy["y"])
+    wait_step(page, 3)
+    # a heatmap cell: y = step
+    page.evaluate("document.getElementById('srp-heatmap').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(200)
+    xy = page.evaluate("""() => { const gd = document.getElementById('srp-heatmap'), fl = gd._fullLayout, r = gd.getBoundingClientRect();
+      return {x: r.left + fl._size.l + fl.xaxis.l2p(2), y: r.top + fl._size.t + fl.yaxis.l2p(7)}; }""")
+    page.mouse.move(xy["x"], xy["y"])
+    page.mouse.click(xy["x"], xy["y"])
+    wait_step(page, 7)
+    # a step number in the why-★ lineage list
+    button = page.locator("#srp-why .srp-seek").first
+    target = int(button.get_attribute("data-step"))
+    button.click()
+    wait_step(page, target)
+
+
+def test_lineage_list_is_not_clipped(page):
+    box = page.evaluate("""() => { const ul = document.querySelector('#srp-why .srp-lineage');
+      return ul ? [ul.scrollHeight, ul.clientHeight, getComputedStyle(ul).overflowY] : null; }""")
+    assert box is None or (box[0] <= box[1] + 1 and box[2] == "visible")
+
+
+@pytest.mark.skipif(not FIRST_EXAMPLE.is_dir(), reason="first example not shipped")
+def test_a_link_to_a_step_of_a_bundled_example_restores_it(browser, tmp_path):
+    """Copy link at step 29, focus 3 on the first example's export; open it in a new browser context."""
+    path = tmp_path / "example.html"
+    path.write_text(export_html(example_traces(FIRST_EXAMPLE), source=FIRST_EXAMPLE.name))
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(path.as_uri())
+    pg.wait_for_selector("#srp-player[data-state=ready]")
+    pg.fill("#srp-slider", "29")
+    wait_step(pg, 29)
+    pg.select_option("#srp-particle", "3")
+    pg.select_option("#srp-mark-inherited", "all")
+    pg.click("#srp-copy-link")
+    pg.wait_for_function("document.getElementById('srp-link-note').dataset.url")
+    url = pg.get_attribute("#srp-link-note", "data-url")
+    note = pg.inner_text("#srp-link-note")
+    assert "bundled example" in note and FIRST_EXAMPLE.name in note
+    assert f"ex={FIRST_EXAMPLE.name}" in url and "t=29" in url and "f=3" in url
+    ctx.close()
+    fresh = browser.new_context(viewport={"width": 1440, "height": 900})
+    pg = fresh.new_page()
+    pg.goto(url)
+    pg.wait_for_selector("#srp-player[data-state=ready]")
+    wait_step(pg, 29)
+    assert pg.input_value("#srp-particle") == "3" and pg.input_value("#srp-mark-inherited") == "all"
+    assert pg.evaluate("document.getElementById('srp-player').srp.tree.focus") == 3
+    fresh.close()
+
+
+def test_a_link_to_an_uploaded_run_says_it_holds_the_view_not_the_data(page):
+    go(page, 4)
+    page.click("#srp-copy-link")
+    page.wait_for_function("document.getElementById('srp-link-note').dataset.url")
+    assert "not the data" in page.inner_text("#srp-link-note")
+    assert "t=4" in page.evaluate("location.hash")
+
+
+@pytest.mark.skipif(not FIRST_EXAMPLE.is_dir(), reason="first example not shipped")
+def test_loop_table_names_who_first_spread_each_loop(browser, tmp_path):
+    traces = example_traces(FIRST_EXAMPLE)
+    pg = open_export(browser, tmp_path, traces)
+    rows = pg.locator(".srp-loops tbody tr")
+    if rows.count():
+        text = pg.inner_text(".srp-loops")
+        assert "first copied after step" in text or "made in ★'s own row" in text
+        seek = pg.locator(".srp-loops .srp-seek").first
+        target = int(seek.get_attribute("data-step"))
+        seek.click()
+        wait_step(pg, target)
+        # phone: the loop table scrolls in its own box, its columns stay readable (no one-character column)
+        pg.set_viewport_size({"width": 390, "height": 844})
+        pg.wait_for_function("() => [...document.querySelectorAll('#srp-player .js-plotly-plot .main-svg')]"
+                             ".every((s) => s.getBoundingClientRect().right <= innerWidth)")
+        pg.wait_for_timeout(300)
+        box = pg.evaluate("""() => { const b = document.querySelector('.srp-loopbox'), cells = [...b.querySelectorAll('th')];
+          return {scroll: b.scrollWidth > b.clientWidth, overflow: getComputedStyle(b).overflowX, tab: b.tabIndex,
+                  narrowest: Math.min(...cells.map(c => c.getBoundingClientRect().width))}; }""")
+        assert box["overflow"] == "auto" and box["tab"] == 0 and box["narrowest"] >= 60, box
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+        heat, lens = (pg.locator(s).first.bounding_box() for s in ("#srp-heatmap .main-svg", "#srp-lens"))
+        assert heat["y"] + heat["height"] <= lens["y"] + 1  # resized to a phone: the heatmap does not spill over the lens
+        pg.evaluate("document.querySelector('#srp-lens').scrollIntoView({block: 'start'})")
+        pg.wait_for_timeout(200)
+        OUT.mkdir(exist_ok=True)
+        pg.screenshot(path=str(OUT / "player-v3-390-loops.png"))
+    pg.close()
+
+
+def test_n64_genealogy_draws_on_a_canvas_and_thins_its_labels(browser, tmp_path):
+    """64 particles: one canvas (no SVG markers), weight labels thinned, a focus change keeps the tree's layout."""
+    trace = record(n_particles=64, gen_length=112, steps=64, block_length=56, temperature=1.0, seed=5)
+    pg = open_export(browser, tmp_path, {"sr-smc": trace})
+    assert pg.locator("#srp-tree canvas").count() == 1 and pg.locator("#srp-tree path.point").count() == 0
+    thin = pg.locator("#srp-weights .srp-wcol.srp-thin").count()
+    assert 0 < thin < 64
+    labels = pg.evaluate("""() => [...document.querySelectorAll('#srp-weights .srp-wcol:not(.srp-thin) .srp-wlabel')]
+      .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })""")
+    # the visible labels' text does not overlap: each label's text fits between its neighbours'
+    widths = pg.evaluate("""() => [...document.querySelectorAll('#srp-weights .srp-wcol:not(.srp-thin) .srp-wlabel')]
+      .map(e => { const r = document.createRange(); r.selectNodeContents(e); const b = r.getBoundingClientRect(); return [b.left, b.right]; })""")
+    assert all(a[1] <= b[0] for a, b in zip(widths, widths[1:])), widths
+    assert len(labels) == 64 - thin
+    before = pg.evaluate("document.getElementById('srp-player').srp.tree.pos")
+    pg.select_option("#srp-particle", "7")
+    assert pg.evaluate("document.getElementById('srp-player').srp.tree.pos") is before or \
+        pg.evaluate("document.getElementById('srp-player').srp.tree.focus") == 7
+    event = trace.resample_steps()[len(trace.resample_steps()) // 2]
+    go(pg, event)
+    OUT.mkdir(exist_ok=True)
+    pg.evaluate("document.getElementById('srp-tree').scrollIntoView()")
+    pg.locator(".srp-charts").screenshot(path=str(OUT / "player-v3-n64-genealogy.png"))
+    pg.locator("#srp-weights").screenshot(path=str(OUT / "player-v3-n64-weights.png"))
+    # a run of another size replaces it (every view rebuilt for N = 4, nothing of N = 64 redrawn)
+    small = record()
+    pg.evaluate("p => document.getElementById('srp-player').srp.load(p)", payload({"sr-smc": small}))
+    wait_step(pg, small.n_steps)
+    assert pg.locator("#srp-weights .srp-wcol").count() == 4 and pg.get_attribute("#srp-player", "data-state") == "ready"
+    pg.close()
+
+
+AXE = [Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js",
+       Path("/tmp/axe/node_modules/axe-core/axe.min.js")]
+
+
+@pytest.mark.skipif(not any(p.exists() for p in AXE), reason="axe-core is not installed (npm install axe-core)")
+def test_axe_finds_no_serious_violation_in_the_player(page):
+    page.add_script_tag(content=next(p for p in AXE if p.exists()).read_text())
+    result = page.evaluate("""async () => (await axe.run(document.getElementById('srp-player'),
+      {resultTypes: ['violations']})).violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length,
+      where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))""")
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert not bad, bad
