@@ -3,6 +3,7 @@
     python -m benchmarks.speed --sections steps,commit,memory --against /tmp/old   # docs/benchmarks.md
     python -m benchmarks.speed --sections throughput,trace                          # throughput vs N, trace size
     python -m benchmarks.speed --device cuda --model llada-like-1b --sections steps,throughput
+    python -m benchmarks.speed --sections cache                                     # KV cache none/prefix/dual
 
 `--against` is a checkout of an older commit (`git worktree add /tmp/old 817ac7d`): its code runs in
 subprocesses alternating with ours. Every ratio compares timings taken in the same run, interleaved
@@ -134,6 +135,22 @@ def alternatives_cost(model, prompt_text: str, n: int, length: int, block: int, 
             "steps": on.steps, **{f"{k}_ms_per_step": 1000 * v / on.steps for k, v in t.items()},
             "on/off": t["k=5"] / t["k=0"], **{f"{k}_bytes_per_step": v / on.steps for k, v in sizes.items()},
             "alt_bytes_per_commit": (sizes["k=5"] - sizes["k=0"]) / commits}
+
+
+def cache_costs(model, prompt_text: str, n: int, gen_length: int, block: int, tokens_per_step: int, repeats: int,
+                device: str) -> list[dict]:
+    """Seconds per step of whole SR-SMC runs (τ = 1, κ = 0.5, not recorded) with `cache` none, prefix and dual,
+    interleaved; a cached run's steps include its one full forward per block (the cache's refresh)."""
+    steps = gen_length // tokens_per_step
+    base = SamplerConfig(prompts=(prompt_text,), gen_length=gen_length, steps=steps, block_length=block,
+                         n_particles=n, temperature=1.0, device=device, seed=0)
+    modes = ("none", "prefix", "dual")
+    for mode in modes:  # warm-up
+        decode(model, base.replace(gen_length=block, steps=block // tokens_per_step, cache=mode), record=False)
+    t = _interleaved_medians({m: lambda m=m: decode(model, base.replace(cache=m), record=False) for m in modes},
+                             torch.device(device), repeats)
+    return [{"cache": m, "N": n, "L": len(model.encode(prompt_text)) + gen_length, "block": block, "steps": steps,
+             "ms_per_step": 1000 * t[m] / steps, "none/this": t["none"] / t[m]} for m in modes]
 
 
 # Runs in a subprocess under either checkout (the old one's API is a subset): one timed default run, or peak RSS.
@@ -279,8 +296,8 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", help="auto: bfloat16 where the hardware runs it fast")
     ap.add_argument("--sections", default="steps,commit,memory",
-                    help="comma-separated: steps, commit (needs --against), memory, bf16 (quality), throughput, trace, "
-                    "alternatives")
+                    help="comma-separated: steps, commit (needs --against), memory, bf16 (quality), throughput, "
+                    "trace, alternatives, cache (KV cache none / prefix / dual)")
     ap.add_argument("--blocks", default="32,0", help="block lengths of the steps section (0: one block)")
     ap.add_argument("--against", type=Path, help="checkout of an older commit to compare with (commit, memory)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ratios are reported for 1)")
@@ -314,6 +331,13 @@ def main(argv=None) -> None:
         print(f"\n## Top-k alternatives on (k = 5) vs off: SR-SMC recorded, 8 tokens per step, CPU ms, median of "
               f"{args.repeats} interleaved; trace bytes\n")
         print(table([row], {"N": "d", "L": "d", "block": "d", "steps": "d"}))
+    if "cache" in sections:
+        rows = [r for tokens in (1, 8) for r in cache_costs(model, prompt, 16, 256, 32, tokens, args.repeats,
+                                                              args.device)]
+        out["cache"] = rows
+        print(f"\n## KV cache: SR-SMC N = 16, 256 tokens, blocks of 32, 1 or 8 tokens per step, ms per step, "
+              f"median of {args.repeats} interleaved\n")
+        print(table(rows, {"N": "d", "L": "d", "block": "d", "steps": "d"}))
     if "commit" in sections and args.against:
         rows = vs_commit(args.against, args.repeats)
         out["commit"] = rows
