@@ -124,12 +124,13 @@ def alternatives_cost(model, prompt_text: str, n: int, length: int, block: int, 
     on = SamplerConfig(prompts=(prompt_text,), gen_length=gen_length, steps=gen_length // tokens_per_step,
                        block_length=block, n_particles=n, temperature=1.0, device=device, seed=0, top_k_alternatives=5)
     off = on.replace(top_k_alternatives=0)
-    runs = {"k=5": lambda: decode(model, on), "k=0": lambda: decode(model, off)}
-    for run in runs.values():
-        run()  # warm-up
+    traces = {}
+    runs = {"k=5": lambda: traces.__setitem__("k=5", decode(model, on).trace),
+            "k=0": lambda: traces.__setitem__("k=0", decode(model, off).trace)}
+    decode(model, on.replace(gen_length=block, steps=block // tokens_per_step))  # warm-up
     with torch.inference_mode():
         t = _interleaved_medians(runs, torch.device(device), repeats)
-    sizes = {k: len(json.dumps(run().trace.to_dict(), separators=(",", ":")).encode()) for k, run in runs.items()}
+    sizes = {k: len(json.dumps(trace.to_dict(), separators=(",", ":")).encode()) for k, trace in traces.items()}
     commits = n * gen_length  # every row commits every generated position once
     return {"N": n, "L": prompt_tokens + gen_length, "block": block,
             "steps": on.steps, **{f"{k}_ms_per_step": 1000 * v / on.steps for k, v in t.items()},

@@ -84,7 +84,7 @@ def test_loading_is_all_or_nothing_and_checks_the_limit(smc_trace, greedy_trace,
                   lambda d: d["steps"][0]["log_weight"].__setitem__(0, float("nan")))
     with pytest.raises(TraceFormatError, match=r"greedy.json: corrupt trace: steps\[0\].log_weight"):
         io.load_traces([good, bad])
-    cost = Limits().trace_cost([smc_trace])  # rows × steps × length, plus the recorded alternatives
+    cost = Limits().trace_cost([smc_trace])  # rows × steps × length, and the recorded alternatives
     with pytest.raises(ValueError, match=f"{cost:,} cell-steps to replay"):
         io.load_traces([good], Limits(max_trace_cost=cost - 1))
     assert io.load_traces([good], Limits(max_trace_cost=cost))[0]["sr-smc"] == smc_trace
