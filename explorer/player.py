@@ -89,15 +89,21 @@ def _script_json(data) -> str:
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def export_html(traces: dict[str, Trace], title: str | None = None) -> str:
-    """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network."""
+def export_html(traces: dict[str, Trace], title: str | None = None, subtitle: str = "") -> str:
+    """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network;
+    `title` heads it (and names the tab), `subtitle` (the runs' settings) is a line under it."""
     title = title or "SR-SMC run"
-    esc = title.replace("&", "&amp;").replace("<", "&lt;")
+
+    def escape(text: str) -> str:
+        return text.replace("&", "&amp;").replace("<", "&lt;")
+    esc = escape(title)
     plotly_js = PLOTLY_JS.read_text().replace("</script", "<\\/script")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc}</title>'
             f"<style>body {{margin: 8px;}}\n{css()}</style>\n<script>{plotly_js}</script>\n</head><body>"
-            f'<h1 style="font: 600 18px system-ui, sans-serif">{esc}</h1>{MOUNT}'
+            f'<h1 style="font: 600 18px system-ui, sans-serif">{esc}</h1>'
+            + (f'<p style="font: 13px system-ui, sans-serif; margin: 0 0 8px">{escape(subtitle)}</p>' if subtitle else "")
+            + f'{MOUNT}'
             f'<script type="application/json" id="srp-data">{_script_json(payload(traces))}</script>\n'
             f"<script>{bundle()}\nSRPlayer.mountStatic(document.querySelector('.srp-mount'), "
             "JSON.parse(document.getElementById('srp-data').textContent));</script></body></html>")

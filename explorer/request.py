@@ -4,9 +4,9 @@
 `ValueError` naming the setting; `request.configs(device)` gives one `SamplerConfig` per
 run (greedy, SR-SMC, optionally best-of-N), all on the same prompt and seed.
 
-The settings a request carries are `SamplerConfig`'s own fields minus the ones the app fixes
-(`prompts`, `method`, `device`, `dtype`), so a field added to the config flows through here
-without an edit; each value is coerced by the field's annotation (whole number, real number,
+The settings a request carries are the run panel's table (`explorer.settings`): `SamplerConfig`'s
+own fields minus the ones the app fixes (`prompts`, `method`, `device`, `dtype`), so a field added to
+the config flows through here without an edit; each value is coerced by the field's annotation (whole number, real number,
 string choice, bool).
 """
 import math
@@ -15,17 +15,10 @@ import typing
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
 
+from explorer.settings import APP_FIXED, REQUEST_ONLY, config_fields
 from sampler.config import SamplerConfig
 
-APP_FIXED = ("prompts", "method", "device", "dtype")  # SamplerConfig fields the run panel does not set
-REQUEST_ONLY = ("prompt", "model", "best_of_n")  # settings that are not SamplerConfig fields
 INT64_MAX = 2**63 - 1  # torch seeds and tensor sizes are 64-bit
-
-
-def _config_fields() -> dict[str, type]:
-    """The run panel's config fields and their annotations, in declaration order."""
-    hints = typing.get_type_hints(SamplerConfig)
-    return {f.name: hints[f.name] for f in fields(SamplerConfig) if f.name not in APP_FIXED}
 
 
 def _kind(annotation) -> str:
@@ -91,7 +84,7 @@ class RunRequest:
         """
         if not isinstance(settings, dict):
             raise ValueError(f"settings must be a mapping of names to values, not {type(settings).__name__}")
-        known = _config_fields()
+        known = config_fields()  # the run panel's table (explorer.settings) names the same fields
         unknown = sorted(str(k) for k in settings if k not in known and k not in REQUEST_ONLY)
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(unknown)}; known: {', '.join([*REQUEST_ONLY, *known])}")

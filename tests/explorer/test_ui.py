@@ -2,7 +2,9 @@
 escaping, help texts, downloads in Gradio's cache."""
 import inspect
 import os
+import re
 import time
+from datetime import date
 from pathlib import Path
 
 import gradio as gr
@@ -12,7 +14,8 @@ from gradio.utils import get_upload_folder
 from app import Sampler
 from explorer import io
 from explorer.limits import Limits
-from explorer.ui import STREAM_INTERVAL_S, build_ui, cache_folder, describe, live_interval, user_errors
+from explorer.ui import (STREAM_INTERVAL_S, build_ui, cache_folder, describe, export_names, live_interval,
+                         settings_line, user_errors)
 from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from tests.explorer.conftest import one_torch_thread
@@ -42,7 +45,7 @@ def page(model=None, **kw) -> gr.Blocks:
 
 def values(demo, **changes) -> list:
     """The Run handler's inputs after the state, in its order (its parameters are named by setting)."""
-    names = list(inspect.signature(handler(demo, "sample").fn).parameters)[1:]
+    names = list(inspect.signature(handler(demo, "sample").fn).parameters)[1:-1]  # after the state, before the request
     settings = {**SETTINGS, **changes}
     defaults = {c_name: c.value for c_name, c in zip(names, handler(demo, "sample").inputs[1:])}
     return [settings.get(n, defaults[n]) for n in names]
@@ -51,7 +54,7 @@ def values(demo, **changes) -> list:
 def run(demo, previous, **changes):
     """Every output the Run handler yields, in order."""
     with one_torch_thread():
-        return list(handler(demo, "sample").fn(previous, *values(demo, **changes)))
+        return list(handler(demo, "sample").fn(previous, *values(demo, **changes), None))
 
 
 def test_run_streams_live_payloads_then_replaces_the_runs():
@@ -78,7 +81,7 @@ def test_live_payloads_are_spaced_by_their_size():
 
 def test_a_rejected_request_changes_nothing():
     demo = page()
-    gen = handler(demo, "sample").fn({"sr-smc": "earlier"}, *values(demo, steps=5))
+    gen = handler(demo, "sample").fn({"sr-smc": "earlier"}, *values(demo, steps=5), None)
     with pytest.raises(gr.Error, match="steps = 5"):
         next(gen)  # raised before the first output: state, player and settings stay
 
@@ -88,7 +91,7 @@ def test_a_run_failing_midway_puts_the_earlier_runs_back(smc_trace):
     with pytest.raises(gr.Error, match="out of memory"):
         outputs = []
         with one_torch_thread():
-            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *values(demo)):
+            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *values(demo), None):
                 outputs.append(out)
     state, view, status, *_ = outputs[-1]
     assert state == gr.skip() and view["live"] is False and "failed" in view["notes"][0]
@@ -176,8 +179,22 @@ def test_html_export_is_written_on_request_into_the_cache(smc_trace):
     demo = page()
     with pytest.raises(gr.Error, match="Nothing loaded yet"):
         handler(demo, "export_html").fn({})
-    path = Path(handler(demo, "export_html").fn({"sr-smc": smc_trace}))
-    assert path.is_relative_to(get_upload_folder()) and path.read_text().startswith("<!doctype html>")
+    update = handler(demo, "export_html").fn({"sr-smc": smc_trace})
+    path = Path(update["value"])
+    assert update["visible"] and path.is_relative_to(get_upload_folder())
+    html = path.read_text()
+    assert html.startswith("<!doctype html>")
+    title, name = export_names({"sr-smc": smc_trace})
+    assert path.name == name and name.startswith("sr-smc-the-cat-") and name.endswith(f"{date.today()}.html")
+    assert f"<title>{title}</title>" in html and "the cat" in title and settings_line({"sr-smc": smc_trace}).replace("<", "&lt;") in html
+
+
+def test_export_names_carry_the_prompt_and_date_sanitised(smc_trace):
+    import dataclasses
+    hostile = dataclasses.replace(smc_trace, prompts=['../../etc/<b>"Mr.\tDarcy"</b>\x00 ' + "x" * 200])
+    title, name = export_names({"sr-smc": hostile}, today=date(2026, 1, 2))
+    assert re.fullmatch(r"sr-smc-[a-z0-9-]+-2026-01-02\.html", name) and len(name) < 80
+    assert "\x00" not in title and "\t" not in title and title.endswith("(2026-01-02)") and "…" in title
 
 
 def test_cache_folder_removes_folders_older_than_the_age(tmp_path, monkeypatch):
@@ -238,7 +255,7 @@ def test_run_after_loading_traces_reproduces_them(tmp_path):
     inputs = handler(demo, "sample").inputs[1:]
     filled = [c.value if v == gr.skip() else v for c, v in zip(inputs, panel)]
     with one_torch_thread():
-        *_, (again, *rest) = handler(demo, "sample").fn(state, *filled)
+        *_, (again, *rest) = handler(demo, "sample").fn(state, *filled, None)
     assert set(again) == set(original)
     for role, trace in original.items():
         assert again[role].config == trace.config and again[role].steps == trace.steps
