@@ -10,12 +10,11 @@ the config flows through here without an edit; each value is coerced by the fiel
 string choice, bool).
 """
 import math
-import types
 import typing
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
 
-from explorer.settings import APP_FIXED, REQUEST_ONLY, config_fields
+from explorer.settings import APP_FIXED, REQUEST_ONLY, config_fields, kind_of  # noqa: F401 (tests read APP_FIXED here)
 from sampler.config import SamplerConfig
 
 INT64_MAX = 2**63 - 1  # torch seeds and tensor sizes are 64-bit
@@ -23,11 +22,8 @@ INT64_MAX = 2**63 - 1  # torch seeds and tensor sizes are 64-bit
 
 def _kind(annotation) -> str:
     """'int', 'float', 'bool' or 'str' (Literal choices) for a field's annotation; Optional unwrapped."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-    if typing.get_origin(annotation) is typing.Literal:
-        return "str"
-    return {int: "int", float: "float", bool: "bool"}.get(annotation, "str")
+    kind = kind_of(annotation)
+    return "bool" if kind == "switch" else kind
 
 
 def _optional(annotation) -> bool:

@@ -1,12 +1,14 @@
-"""The Gradio page: the run panel on the left, the browser-side player on the right.
+"""The Gradio page: the run panel (built from `explorer.settings`' table) beside the browser-side player.
 
 The server is involved only when runs arrive — sampled (streamed step by step while the
 decode runs), loaded from an example or uploaded; every step change, Play and the views
 happen in the browser (`explorer.player`). `build_ui(sampler, ...)` gets app.py's
 `Sampler` (the only thing that runs a model). Loaded runs live in a `gr.State` as
 `{role: Trace}` and are replaced only when a request succeeds, so a failed or stopped request
-leaves the earlier runs, and the settings, in place. Download files are written into
-Gradio's own cache folder, which `delete_cache` empties on a schedule.
+leaves the earlier runs, and the settings, in place. While a Run streams, its own handler is
+the only one that writes the page; Stop only asks `Sessions` to stop that page's Run, which
+then ends the stream with the earlier runs back. Download files are written into Gradio's own
+cache folder, which `delete_cache` empties on a schedule.
 """
 import functools
 import html
@@ -14,6 +16,7 @@ import inspect
 import json
 import re
 import shutil
+import threading
 import time
 import uuid
 from datetime import date
@@ -314,6 +317,46 @@ def _widget(s: Setting, models: list[str], limits: Limits) -> gr.components.Comp
 ROWS = (("gen_length", "steps", "block_length"),)  # essentials side by side
 
 
+class Sessions:
+    """Each page's Run from the press of Run to its end, so that the page's Stop reaches it wherever it is:
+    waiting in the queue (it then never starts) or decoding (it ends at its next step). Keyed by Gradio's
+    session hash; a page with no Run pressed or running is idle, and its Stop does nothing."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._jobs: dict = {}  # session → its SamplingJob while it decodes
+        self._pressed: set = set()  # sessions whose Run was pressed and has not started
+        self._stopped: set = set()  # of those, the ones whose Stop came first
+
+    def pressed(self, session) -> None:
+        with self._lock:
+            self._pressed.add(session)
+            self._stopped.discard(session)
+
+    def start(self, session, start):
+        """`start()` (→ the job) unless this page's Stop came first (None then); raises what `start` raises."""
+        with self._lock:
+            self._pressed.discard(session)
+            if session in self._stopped:
+                self._stopped.discard(session)
+                return None
+            job = self._jobs[session] = start()
+            return job
+
+    def ended(self, session, job) -> None:
+        with self._lock:
+            if self._jobs.get(session) is job:
+                del self._jobs[session]
+
+    def stop(self, session) -> None:
+        with self._lock:
+            job = self._jobs.get(session)
+            if job is not None:
+                job.cancel()
+            elif session in self._pressed:
+                self._stopped.add(session)
+
+
 def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent_runs: int = 1,
              delete_cache: tuple[int, int] | None = DELETE_CACHE) -> gr.Blocks:
     """The whole page. `sampler` (app.Sampler: `start(settings) -> SamplingJob`, `estimate`, `rates`) is None
@@ -321,7 +364,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
     max_age_s = (delete_cache or DELETE_CACHE)[1]  # how long a download stays
     settings_table = table(limits.max_particles, limits.max_gen_length)
     names = [s.name for s in settings_table]  # also the API's parameter names, in this order
-    running: dict[str | None, object] = {}  # session → its SamplingJob while one decodes
+    sessions = Sessions()
     with gr.Blocks(title="SR-SMC Explorer", delete_cache=delete_cache, fill_width=True) as demo:
         runs_state = gr.State({})
         with gr.Row(elem_id="sx-header"):
@@ -393,9 +436,13 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             *values, request = values_and_request
             if sampler is None:
                 raise gr.Error("No model is available in this app: load an example or upload a trace instead.")
-            job = sampler.start(as_request(settings_table, values))  # ValueError naming the problem first
             session = getattr(request, "session_hash", None)
-            running[session] = job
+            # ValueError naming the problem first
+            job = sessions.start(session, lambda: sampler.start(as_request(settings_table, values)))
+            if job is None:  # Stop came while this Run waited in the queue
+                yield (gr.skip(), gr.skip(), "Stopped before it started; nothing changed.", gr.skip(), gr.skip(),
+                       gr.skip())
+                return
             live_note = ["new run: it replaces the runs shown before as its steps arrive"]
             try:
                 due = 0.0  # when the player may get the next live payload
@@ -420,16 +467,18 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                 raise
             finally:
                 job.cancel()  # the client stopped or left: the decode ends at its next step
-                if running.get(session) is job:
-                    del running[session]
+                sessions.ended(session, job)
             yield (traces, payload(traces), f"Done: {job.total:,} rows × steps.", describe(traces),
                    trace_files(traces, max_age_s), gr.update(value=None, visible=False))
 
+        def pressed(request: gr.Request):
+            """Run was pressed (sent at once, outside the queue the Run itself may wait in)."""
+            sessions.pressed(getattr(request, "session_hash", None))
+
         def stop(request: gr.Request):
-            """Stop this page's decode at its next step; nothing when none runs. `run` then writes the page."""
-            job = running.get(getattr(request, "session_hash", None))
-            if job is not None:
-                job.cancel()
+            """Stop this page's Run: queued, it never starts; decoding, it ends at its next step; `run` then
+            writes the page. Nothing when the page is idle."""
+            sessions.stop(getattr(request, "session_hash", None))
 
         def on_example(name):
             if not name:
@@ -450,6 +499,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             return gr.update(value=str(path), visible=True)
 
         quick = dict(concurrency_limit=None, show_progress="hidden")
+        run_btn.click(pressed, None, None, queue=False, api_visibility="private", show_progress="hidden")
         run_btn.click(user_errors(with_parameters(run, ["previous", *names])), [runs_state, *settings],
                       [runs_state, view, status, description, downloads, html_file],
                       api_name="sample", concurrency_limit=max_concurrent_runs,

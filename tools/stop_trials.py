@@ -121,7 +121,7 @@ def browser_trials(url: str, args, rng: random.Random, run_s: float) -> list[dic
             page.press(selector, "Tab")
         for i in range(args.browser):
             runs_before, steps_before = page.inner_text("#sx-runs"), page.get_attribute(PLAYER, "data-steps")
-            before = len(cancel_lines())
+            status_before, before = page.inner_text("#sx-status"), len(cancel_lines())
             page.click("#sx-run")
             started = time.monotonic()
             delay = rng.uniform(0.2, 0.9 * run_s)
@@ -129,15 +129,27 @@ def browser_trials(url: str, args, rng: random.Random, run_s: float) -> list[dic
             b = page.locator("#sx-stop").bounding_box()
             pressed = time.time()
             page.mouse.click(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)  # a real click, no waits
-            row = dict(via="browser", trial=i + 1, press_s=delay, **measure(wait_for_cancel_line(before), pressed))
-            page.wait_for_function("/Stopped|Done|Failed/.test(document.querySelector('#sx-status').innerText)")
-            row["page_s"] = time.time() - pressed
+            try:  # the outcome, once the status is no longer the last trial's
+                page.wait_for_function("(before) => { const s = document.querySelector('#sx-status').innerText; "
+                                       "return s !== before && /Stopped|Done|Failed/.test(s); }",
+                                       arg=status_before, timeout=60_000)
+            except Exception:  # the same words as the last trial's outcome: read it as it is
+                pass
+            page_s = time.time() - pressed
+            queued = "before it started" in page.inner_text("#sx-status")  # Stop came while Run was queued
+            line = None if queued else wait_for_cancel_line(before)
+            row = dict(via="browser", trial=i + 1, press_s=delay, **measure(line, pressed), page_s=page_s,
+                       queued=queued)
+            if queued:
+                row.update(cancelled=True, steps_after=0)
             time.sleep(1.0)  # anything of the stopped run that still arrived would show by now
             status, runs = page.inner_text("#sx-status"), page.inner_text("#sx-runs")
             state, steps = page.get_attribute(PLAYER, "data-state"), page.get_attribute(PLAYER, "data-steps")
             banner = page.inner_text("#srp-banner")
             row["finished_first"] = "Done" in status
-            if row["cancelled"]:
+            if queued:
+                row["consistent"] = runs == runs_before and steps == steps_before and state == "ready"
+            elif row["cancelled"]:
                 row["consistent"] = ("Stopped" in status and "Done" not in status and runs == runs_before
                                      and steps == steps_before and state == "ready" and "stopped" in banner)
             else:
@@ -155,7 +167,8 @@ def table(rows: list[dict]) -> str:
            "the press (s) | one step (s, median) | page shows the outcome after (s) | page consistent |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cancelled = "yes" if r["cancelled"] else ("finished first" if r["finished_first"] else "**no**")
+        cancelled = ("yes, in the queue" if r.get("queued") else "yes" if r["cancelled"]
+                     else "finished first" if r["finished_first"] else "**no**")
         consistent = {None: "—", True: "yes", False: "**no**"}[r["consistent"]]
         out.append(f"| {r['trial']} | {r['via']} | {r['press_s']:.2f} | {cancelled} | {num(r['steps_after'], 'd')} | "
                    f"{num(r['idle_s'], '.2f')} | {num(r['step_s'], '.2f')} | {num(r.get('page_s'), '.2f')} | "
@@ -166,7 +179,7 @@ def table(rows: list[dict]) -> str:
 def summary(rows: list[dict]) -> str:
     mid = [r for r in rows if not r["finished_first"]]
     cancelled = [r for r in mid if r["cancelled"]]
-    within = [r for r in cancelled if r["step_s"] is not None and r["idle_s"] <= r["step_s"] + 1.0]
+    within = [r for r in cancelled if r.get("queued") or (r["step_s"] is not None and r["idle_s"] <= r["step_s"] + 1.0)]
     inconsistent = [r for r in rows if r["consistent"] is False]
     worst = max((r["idle_s"] for r in cancelled), default=float("nan"))
     most = max((r["steps_after"] for r in cancelled), default=0)

@@ -260,3 +260,89 @@ def test_run_after_loading_traces_reproduces_them(tmp_path):
     for role, trace in original.items():
         assert again[role].config == trace.config and again[role].steps == trace.steps
         assert again[role].final["texts"] == trace.final["texts"]
+
+
+def test_the_cost_line_counts_the_run_and_names_what_would_fit():
+    from app import Rate
+    from explorer.ui import cost_line
+    limits = Limits(max_cost=100_000)
+    sampler = Sampler({"toy": BigramToy()}, limits)
+    small = {**SETTINGS, "model": "toy", "best_of_n": False}
+    assert cost_line(sampler, limits, small).startswith("Cost: ")
+    assert "of 100,000 cell-steps" in cost_line(sampler, limits, small) and "no time estimate" in cost_line(
+        sampler, limits, small)
+    sampler.rates["toy"] = Rate(1000.0, "a test")
+    assert "s here (speed measured by a test)" in cost_line(sampler, limits, small)
+    assert cost_line(sampler, limits, {**small, "steps": 5}).startswith("⚠ Run would refuse this: steps = 5")
+
+    big = {**small, "n_particles": 32, "gen_length": 64, "steps": 32, "block_length": 32, "best_of_n": True}
+    line = cost_line(sampler, limits, big)
+    assert line.startswith("⚠ Over the limit") and "Would fit:" in line
+    fits = dict(re.findall(r"(steps|N|gen length) ≤ (\d+)", line))
+    assert set(fits) == {"steps", "N", "gen length"} and "best-of-N off" in line
+    names = {"steps": "steps", "N": "n_particles", "gen length": "gen_length"}
+    for label, value in fits.items():  # each fits; the next valid value up does not
+        name, value = names[label], int(value)
+        assert sampler.start({**big, name: value}).cancel() is None  # accepted: under the limit
+        bigger = next(v for v in range(value + 1, big[name] + 1) if _valid({**big, name: v}))
+        with pytest.raises(ValueError, match="this Run would cost"):
+            sampler.start({**big, name: bigger})
+
+
+def _valid(settings) -> bool:
+    from explorer.request import RunRequest
+    try:
+        RunRequest.from_settings(settings)
+    except ValueError:
+        return False
+    return True
+
+
+def test_stop_ends_this_sessions_run_and_the_run_writes_the_stopped_page(smc_trace):
+    import threading
+    import types
+    model = SlowToy(0.05)
+    demo = page(model)
+    stop = next(d.fn for d in demo.fns.values() if d.fn is not None and d.fn.__name__ == "stop")
+    me, other = types.SimpleNamespace(session_hash="me"), types.SimpleNamespace(session_hash="other")
+    stop(me)  # nothing runs: nothing happens
+    outputs = []
+    settings = values(demo, gen_length=64, steps=64, block_length=64, best_of_n=False)
+
+    def consume():
+        with one_torch_thread():
+            outputs.extend(handler(demo, "sample").fn({"sr-smc": smc_trace}, *settings, me))
+    thread = threading.Thread(target=consume)
+    thread.start()
+    while len(outputs) < 2:  # streaming
+        time.sleep(0.02)
+    stop(other)  # another page's Stop does not touch this run
+    time.sleep(0.3)
+    assert thread.is_alive()
+    calls = len(model.calls)
+    stop(me)
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the run did not end after Stop"
+    assert len(model.calls) <= calls + 2  # the step in flight, at most one more
+    state, view, status, *rest = outputs[-1]
+    assert state == gr.skip() and rest == [gr.skip()] * 3  # the runs, description and files stay
+    assert status.startswith("Stopped after") and view["notes"] == ["stopped: showing the runs loaded before"]
+    assert view["runs"]["sr-smc"]["steps"][-1]["step"] == smc_trace.n_steps  # the earlier run, complete
+    assert not any("Done" in str(o[2]) for o in outputs)
+
+
+def test_stop_while_the_run_waits_in_the_queue_means_it_never_starts():
+    import types
+    model = SlowToy(0.05)
+    demo = page(model)
+    fn = {d.fn.__name__: d.fn for d in demo.fns.values() if d.fn is not None}
+    me = types.SimpleNamespace(session_hash="me")
+    fn["pressed"](me)  # Run pressed: its event waits in the queue
+    fn["stop"](me)
+    outputs = list(handler(demo, "sample").fn({}, *values(demo), me))
+    assert [o[2] for o in outputs] == ["Stopped before it started; nothing changed."] and model.calls == []
+    assert outputs[0][:2] == (gr.skip(), gr.skip())
+    fn["pressed"](me)  # the next Run runs
+    with one_torch_thread():
+        *_, final = handler(demo, "sample").fn({}, *values(demo), me)
+    assert final[2].startswith("Done")
