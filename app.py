@@ -44,6 +44,12 @@ except ImportError:
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# A stream nobody reads for this long stops its decode. Gradio closes a cancelled handler's generator only
+# when it is registered as iterating, and closes the handler's own generator only through garbage
+# collection, so an API client's cancel (or a closed tab) could leave the decode running to its end.
+ORPHAN_S = 5.0
+
+
 class Cancelled(Exception):
     """The run was stopped (Stop pressed, the tab closed) before it finished."""
 
@@ -105,6 +111,7 @@ class SamplingJob:
         self.cancelled = threading.Event()
         self.cancel_asked: float | None = None  # time.time() of the first cancel() while decoding
         self.step_ends: collections.deque[float] = collections.deque(maxlen=64)  # time.time() after each step
+        self._unread_since: float | None = None  # since when a snapshot of `updates()` waits for its reader
         self.done, self.total, self.desc = 0, sum(planned_work(c) for c in cfgs.values()), "starting"
         self.live: dict[str, Trace] = {}  # each run's trace as decode records it
         self.vocab: dict[int, str] = {}
@@ -135,6 +142,9 @@ class SamplingJob:
 
     def _on_step(self, role: str, info: StepInfo) -> None:
         self.step_ends.append(time.time())  # a step has just been decoded
+        waiting = self._unread_since
+        if waiting is not None and time.monotonic() - waiting > ORPHAN_S:
+            self.cancel()  # the stream's reader went away without closing it (see ORPHAN_S)
         if self.cancelled.is_set():
             raise Cancelled("the run was stopped")
 
@@ -168,6 +178,14 @@ class SamplingJob:
 
         Raises the decode's error (`Cancelled` after `cancel()`); the caller cancels on exit.
         """
+        for snap in self._stream(interval):
+            self._unread_since = time.monotonic()
+            try:
+                yield snap
+            finally:
+                self._unread_since = None
+
+    def _stream(self, interval: float) -> Iterator[Snapshot]:
         yield self.snapshot()
         while not self.wait(interval):
             yield self.snapshot()
@@ -202,9 +220,9 @@ class Sampler:
         self.models, self.limits = models, limits
         self.rates: dict[str, Rate] = {}
 
-    def estimate(self, settings: dict) -> tuple[RunRequest, int]:
-        """The checked request and its prompt's length in tokens; ValueError naming a setting the model
-        cannot take (the limits are not checked here: the cost line reports them)."""
+    def estimate(self, settings: dict, check_limits: bool = False) -> tuple[RunRequest, int]:
+        """The checked request and its prompt's length in tokens; ValueError naming a setting the model (or,
+        with `check_limits`, the app's limits) cannot take. The page's cost line reports the limits itself."""
         request = RunRequest.from_settings(settings)
         if request.model not in self.models:
             raise ValueError(f"model {request.model!r} is not offered by this app; choose one of "
@@ -212,13 +230,14 @@ class Sampler:
         model = self.models[request.model]
         cfg = request.configs(DEVICE)["sr-smc"]
         prompt_length = len(model.encode(request.prompt, chat=cfg.chat_template))
+        if check_limits:
+            self.limits.check_request(request, prompt_length)
         cfg.check_model(model.max_length, [prompt_length], model.required_block_length)
         return request, prompt_length
 
     def start(self, settings: dict) -> SamplingJob:
         """Check the settings, the limits and the model (ValueError naming the problem), then start decoding."""
-        request, prompt_length = self.estimate(settings)
-        self.limits.check_request(request, prompt_length)
+        request, prompt_length = self.estimate(settings, check_limits=True)
         cost = self.limits.request_cost(request, prompt_length)
 
         def measured(seconds: float, name=request.model) -> None:
