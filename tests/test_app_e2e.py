@@ -199,13 +199,13 @@ def test_closing_the_tab_stops_the_decode(browser, app_url):
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(app_url)
     page.wait_for_selector(f'{PLAYER}[data-state="ready"]')
-    set_number(page, "#sx-n-particles input[data-testid=number-input]", 8)
-    set_number(page, "#sx-gen-length input", 64)
-    set_number(page, "#sx-steps input", 64)
+    set_number(page, "#sx-n-particles input[data-testid=number-input]", 8)  # a minute or more to the end
+    set_number(page, "#sx-gen-length input", 256)
+    set_number(page, "#sx-steps input", 256)
     page.click("#sx-run")
     page.wait_for_selector(f'{PLAYER}[data-state="live"]')
     page.close()
     closed = time.monotonic()
     while log.read_text().count("run cancelled") == before:  # the decode thread's last words
-        assert time.monotonic() - closed < 5.0, "the decode still runs 5 s after the tab closed"
+        assert time.monotonic() - closed < 20.0, "the decode still runs 20 s after the tab closed"
         time.sleep(0.05)

@@ -171,7 +171,8 @@ def table(rows: list[dict]) -> str:
                      else "finished first" if r["finished_first"] else "**no**")
         consistent = {None: "—", True: "yes", False: "**no**"}[r["consistent"]]
         out.append(f"| {r['trial']} | {r['via']} | {r['press_s']:.2f} | {cancelled} | {num(r['steps_after'], 'd')} | "
-                   f"{num(r['idle_s'], '.2f')} | {num(r['step_s'], '.2f')} | {num(r.get('page_s'), '.2f')} | "
+                   f"{num(r['idle_s'], '.2f')} | {num(r['step_s'], '.2f')} | "
+                   f"{num(None if r['finished_first'] else r.get('page_s'), '.2f')} | "
                    f"{consistent} |")
     return "\n".join(out)
 
