@@ -1,9 +1,12 @@
 """Press Stop at random moments of real Runs and report, per trial, how fast the server's decode stopped.
 
-    python -m tools.stop_trials [--browser 12] [--client 12] [--seed 0] [--n 8 --gen-length 64 --steps 32]
+    python -m tools.stop_trials [--browser 12] [--client 12] [--seed 0] [--n 8 --gen-length 128 --steps 64]
+                                [--latest-press 5]
 
 Starts `python app.py` (default model, one torch thread) on a free port with its log in
-test-output/stop_trials-app.log, times one full Run through `gradio_client`, then runs trials:
+test-output/stop_trials-app.log, times one full Run through `gradio_client`, then runs trials, each
+pressing at a moment drawn uniformly from 0.2 s to the earlier of 0.9 × that Run's time and
+`--latest-press` (so that a Run slowed or sped up by other jobs is still running when pressed):
 
 - browser: headless Chromium (/usr/bin/chromium) on the page: Run, wait a random time, press Stop;
 - client: `gradio_client` submits `/sample`, waits a random time, cancels the job.
@@ -196,8 +199,9 @@ def main(argv=None) -> None:
     ap.add_argument("--client", type=int, default=12, help="trials through gradio_client")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random press moments")
     ap.add_argument("--n", type=int, default=8, help="particles N of each Run")
-    ap.add_argument("--gen-length", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--gen-length", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=64)
+    ap.add_argument("--latest-press", type=float, default=5.0, help="latest press, in seconds after Run")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     proc, url = start_app()
@@ -205,9 +209,9 @@ def main(argv=None) -> None:
         from gradio_client import Client
         start = time.monotonic()
         Client(url, verbose=False, analytics_enabled=False).predict(**settings(args), api_name="/sample")
-        run_s = time.monotonic() - start
-        print(f"one full Run: {run_s:.1f} s; presses fall uniformly in [0.2, {0.9 * run_s:.1f}] s after it starts",
-              flush=True)
+        run_s = min(time.monotonic() - start, args.latest_press / 0.9)
+        print(f"one full Run: {time.monotonic() - start:.1f} s; presses fall uniformly in [0.2, {0.9 * run_s:.1f}] s "
+              "after it starts", flush=True)
         rows = browser_trials(url, args, rng, run_s) + client_trials(url, args, rng, run_s)
     finally:
         proc.terminate()
