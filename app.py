@@ -11,10 +11,12 @@ with ZeroGPU, `decode_all` is wrapped by `spaces.GPU`; without the `spaces` pack
 wrapper is a no-op.
 """
 import argparse
+import collections
 import dataclasses
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -46,6 +48,12 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SAFE_INT = 2**53 - 1  # limits reach the page's config as JavaScript numbers: exact up to here
 MAX_PARTICLES_FLAG = 100_000  # the largest --max-particles (a slider's range in the page)
 MAX_GEN_LENGTH_FLAG = 1_000_000
+
+
+# A stream nobody reads for this long stops its decode. Gradio closes a cancelled handler's generator only
+# when it is registered as iterating, and closes the handler's own generator only through garbage
+# collection, so an API client's cancel (or a closed tab) could leave the decode running to its end.
+ORPHAN_S = 5.0
 
 
 class Cancelled(Exception):
@@ -95,11 +103,21 @@ class Snapshot:
 
 class SamplingJob:
     """One Run press decoding in a daemon thread; the page polls `snapshot()` and calls `cancel()`
-    when the client stops or leaves (the decode then raises `Cancelled` at its next step)."""
+    when the client stops or leaves (the decode then raises `Cancelled` at its next step).
 
-    def __init__(self, model: Denoiser, cfgs: dict[str, SamplerConfig]):
-        self.model, self.cfgs = model, cfgs
+    `on_done(seconds)` is called with the decode's wall time when it finishes (not when cancelled). A
+    cancelled decode logs one line, `run cancelled: {json}`: when the stop was asked and when the decode
+    thread ended (epoch seconds), the steps decoded after the request and the end times of the last steps,
+    so a script (tools/stop_trials.py) can count the steps decoded after its own press.
+    """
+
+    def __init__(self, model: Denoiser, cfgs: dict[str, SamplerConfig],
+                 on_done: Callable[[float], None] | None = None):
+        self.model, self.cfgs, self.on_done = model, cfgs, on_done
         self.cancelled = threading.Event()
+        self.cancel_asked: float | None = None  # time.time() of the first cancel() while decoding
+        self.step_ends: collections.deque[float] = collections.deque(maxlen=64)  # time.time() after each step
+        self._unread_since: float | None = None  # since when a snapshot of `updates()` waits for its reader
         self.done, self.total, self.desc = 0, sum(planned_work(c) for c in cfgs.values()), "starting"
         self.live: dict[str, Trace] = {}  # each run's trace as decode records it
         self.vocab: dict[int, str] = {}
@@ -109,22 +127,37 @@ class SamplingJob:
         self._thread.start()
 
     def _work(self) -> None:
+        start = time.monotonic()
         try:
             self.traces = decode_all(self.model, self.cfgs, self._progress, on_step=self._on_step,
                                      on_trace=self.live.__setitem__)
         except BaseException as e:  # handed to the consumer by result()
             self.error = e
             if isinstance(e, Cancelled):
-                print(f"run cancelled: decode stopped after {self.done:,} of {self.total:,} rows × steps", flush=True)
+                idle, asked = time.time(), self.cancel_asked or time.time()
+                ends = [round(t, 3) for t in self.step_ends]
+                print("run cancelled: " + json.dumps(dict(
+                    done=self.done, total=self.total, asked=round(asked, 3), idle=round(idle, 3),
+                    steps_after=sum(t > asked for t in ends), step_ends=ends)), flush=True)
+            return
+        if self.on_done is not None:
+            self.on_done(time.monotonic() - start)
 
     def _progress(self, fraction, desc: str = "") -> None:
         self.done, self.desc = fraction[0], desc
 
     def _on_step(self, role: str, info: StepInfo) -> None:
+        self.step_ends.append(time.time())  # a step has just been decoded
+        waiting = self._unread_since
+        if waiting is not None and time.monotonic() - waiting > ORPHAN_S:
+            self.cancel()  # the stream's reader went away without closing it (see ORPHAN_S)
         if self.cancelled.is_set():
             raise Cancelled("the run was stopped")
 
     def cancel(self) -> None:
+        """Ask the decode to stop at its next step (idempotent; nothing happens once it has ended)."""
+        if self.cancel_asked is None and self._thread.is_alive():
+            self.cancel_asked = time.time()
         self.cancelled.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -151,6 +184,14 @@ class SamplingJob:
 
         Raises the decode's error (`Cancelled` after `cancel()`); the caller cancels on exit.
         """
+        for snap in self._stream(interval):
+            self._unread_since = time.monotonic()
+            try:
+                yield snap
+            finally:
+                self._unread_since = None
+
+    def _stream(self, interval: float) -> Iterator[Snapshot]:
         yield self.snapshot()
         while not self.wait(interval):
             yield self.snapshot()
@@ -166,24 +207,64 @@ class SamplingJob:
         return dict(self.traces)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """Cell-steps per second of wall time one model decoded here, and what it was measured on."""
+
+    per_second: float
+    source: str
+
+
 class Sampler:
-    """The app's sampling function: run-panel settings → a `SamplingJob`, on models loaded at start."""
+    """The app's sampling function: run-panel settings → a `SamplingJob`, on models loaded at start.
+
+    `rates[model]` is the decode speed measured on this machine: by `calibrate()` (at the app's start)
+    and then by every Run that finishes.
+    """
 
     def __init__(self, models: dict[str, Denoiser], limits: Limits):
         self.models, self.limits = models, limits
+        self.rates: dict[str, Rate] = {}
 
-    def start(self, settings: dict) -> SamplingJob:
-        """Check the settings, the limits and the model (ValueError naming the problem), then start decoding."""
+    def estimate(self, settings: dict, check_limits: bool = False) -> tuple[RunRequest, int]:
+        """The checked request and its prompt's length in tokens; ValueError naming a setting the model (or,
+        with `check_limits`, the app's limits) cannot take. The page's cost line reports the limits itself."""
         request = RunRequest.from_settings(settings)
         if request.model not in self.models:
             raise ValueError(f"model {request.model!r} is not offered by this app; choose one of "
                              f"{', '.join(self.models)}")
         model = self.models[request.model]
-        cfgs = request.configs(DEVICE)
-        prompt_length = len(model.encode(request.prompt, chat=cfgs["sr-smc"].chat_template))
-        self.limits.check_request(request, prompt_length)
-        cfgs["sr-smc"].check_model(model.max_length, [prompt_length], model.required_block_length)
-        return SamplingJob(model, cfgs)
+        cfg = request.configs(DEVICE)["sr-smc"]
+        prompt_length = len(model.encode(request.prompt, chat=cfg.chat_template))
+        if check_limits:
+            self.limits.check_request(request, prompt_length)
+        cfg.check_model(model.max_length, [prompt_length], model.required_block_length)
+        return request, prompt_length
+
+    def start(self, settings: dict) -> SamplingJob:
+        """Check the settings, the limits and the model (ValueError naming the problem), then start decoding."""
+        request, prompt_length = self.estimate(settings, check_limits=True)
+        cost = self.limits.request_cost(request, prompt_length)
+
+        def measured(seconds: float, name=request.model) -> None:
+            if seconds > 0:
+                self.rates[name] = Rate(cost / seconds, f"the last Run on this server: {cost:,} cell-steps in "
+                                                        f"{seconds:.1f} s")
+        return SamplingJob(self.models[request.model], request.configs(DEVICE), on_done=measured)
+
+    def calibrate(self, settings: dict | None = None) -> None:
+        """Time one small Run per model (N = 4, 32 tokens, 16 steps) so the page can say how long a Run takes."""
+        for name in self.models:
+            small = dict(prompt="It is a truth universally acknowledged", model=name, n_particles=4, gen_length=32,
+                         steps=16, block_length=32, **(settings or {}))
+            try:
+                self.start(small).result()
+            except ValueError as e:
+                print(f"warning: could not time model {name!r} ({e}); the page gives no time estimate for it")
+                continue
+            rate = self.rates[name]
+            self.rates[name] = Rate(rate.per_second, rate.source.replace("the last Run on this server",
+                                                                         "a test Run at start"))
 
     def __call__(self, settings: dict) -> dict[str, Trace]:
         """Decode to the end (for scripts such as tools/make_examples.py): traces by role."""
@@ -287,7 +368,10 @@ def main(argv: list[str] | None = None) -> None:
     limits = Limits(max_cost=args.max_cost, max_trace_cost=args.max_trace_cost, max_particles=args.max_particles,
                     max_gen_length=args.max_gen_length)
     models = load_models(args.model or [DEFAULT_MODEL])
-    demo = build_ui(Sampler(models, limits) if models else None, list(models), limits, args.max_concurrent_runs)
+    sampler = Sampler(models, limits) if models else None
+    if sampler:
+        sampler.calibrate()
+    demo = build_ui(sampler, list(models), limits, args.max_concurrent_runs)
     add_branch_api(demo, models, limits)
     try:
         demo.queue(max_size=64).launch(server_name=args.host, server_port=args.port, **launch_kwargs())

@@ -97,17 +97,21 @@ def script_json(data) -> str:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).translate(_SCRIPT_ESCAPES)
 
 
-def export_html(traces: dict[str, Trace], title: str | None = None, source: str | None = None) -> str:
-    """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network.
-
-    `source`: the bundled example's name when the runs are one (see `payload`)."""
+def export_html(traces: dict[str, Trace], title: str | None = None, subtitle: str = "",
+                source: str | None = None) -> str:
+    """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network;
+    `title` heads it (and names the tab), `subtitle` (the runs' settings) is a line under it, `source` the
+    bundled example's name when the runs are one (see `payload`)."""
     title = title or "SR-SMC run"
     esc = html.escape(title)
     plotly_js = PLOTLY_JS.read_text().replace("</script", "<\\/script")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc}</title>'
             f"<style>body {{margin: 8px;}}\n{css()}</style>\n<script>{plotly_js}</script>\n</head><body>"
-            f'<h1 style="font: 600 18px system-ui, sans-serif">{esc}</h1>{MOUNT}'
+            f'<h1 style="font: 600 18px system-ui, sans-serif">{esc}</h1>'
+            + (f'<p style="font: 13px system-ui, sans-serif; margin: 0 0 8px">{html.escape(subtitle)}</p>'
+               if subtitle else "")
+            + f'{MOUNT}'
             f'<script type="application/json" id="srp-data">{script_json(payload(traces, source=source))}</script>\n'
             f"<script>{bundle()}\nSRPlayer.mountStatic(document.querySelector('.srp-mount'), "
             "JSON.parse(document.getElementById('srp-data').textContent));</script></body></html>")

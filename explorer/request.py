@@ -4,39 +4,26 @@
 `ValueError` naming the setting; `request.configs(device)` gives one `SamplerConfig` per
 run (greedy, SR-SMC, optionally best-of-N), all on the same prompt and seed.
 
-The settings a request carries are `SamplerConfig`'s own fields minus the ones the app fixes
-(`prompts`, `method`, `device`, `dtype`), so a field added to the config flows through here
-without an edit; each value is coerced by the field's annotation (whole number, real number,
+The settings a request carries are the run panel's table (`explorer.settings`): `SamplerConfig`'s
+own fields minus the ones the app fixes (`prompts`, `method`, `device`, `dtype`), so a field added to
+the config flows through here without an edit; each value is coerced by the field's annotation (whole number, real number,
 string choice, bool).
 """
-import functools
 import math
-import types
 import typing
 from dataclasses import MISSING, dataclass, fields
 from types import MappingProxyType
 
+from explorer.settings import APP_FIXED, REQUEST_ONLY, config_fields, kind_of  # noqa: F401 (tests read APP_FIXED here)
 from sampler.config import SamplerConfig
 
-APP_FIXED = ("prompts", "method", "device", "dtype")  # SamplerConfig fields the run panel does not set
-REQUEST_ONLY = ("prompt", "model", "best_of_n")  # settings that are not SamplerConfig fields
 INT64_MAX = 2**63 - 1  # torch seeds and tensor sizes are 64-bit
-
-
-@functools.cache
-def _config_fields() -> dict[str, type]:
-    """The run panel's config fields and their annotations, in declaration order."""
-    hints = typing.get_type_hints(SamplerConfig)
-    return {f.name: hints[f.name] for f in fields(SamplerConfig) if f.name not in APP_FIXED}
 
 
 def _kind(annotation) -> str:
     """'int', 'float', 'bool' or 'str' (Literal choices) for a field's annotation; Optional unwrapped."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-    if typing.get_origin(annotation) is typing.Literal:
-        return "str"
-    return {int: "int", float: "float", bool: "bool"}.get(annotation, "str")
+    kind = kind_of(annotation)
+    return "bool" if kind == "switch" else kind
 
 
 def _optional(annotation) -> bool:
@@ -77,7 +64,7 @@ def check_raw(name: str, value) -> None:
     """Refuse a number setting's raw API value before a UI component rounds or converts it (Gradio turns
     N = 2.5 into 2 and fails on NaN or strings without a message): ValueError naming the setting. Settings that
     are not numbers pass; their own coercion comes in `RunRequest.from_settings`."""
-    annotation = _config_fields().get(name)
+    annotation = config_fields().get(name)
     if annotation is not None and _kind(annotation) in ("int", "float"):
         _coerce(name, value, annotation)
 
@@ -86,7 +73,7 @@ def strict_numbers(components: dict, error=ValueError) -> None:
     """Make each named UI component (Gradio Number / Slider) check its raw value with `check_raw` first;
     a failure raises `error(message)` (the page passes `gr.Error`, which the client sees)."""
     for name, component in components.items():
-        if name not in _config_fields():
+        if name not in config_fields():
             continue
         original = component.preprocess
 
@@ -119,7 +106,7 @@ class RunRequest:
         """
         if not isinstance(settings, dict):
             raise ValueError(f"settings must be a mapping of names to values, not {type(settings).__name__}")
-        known = _config_fields()
+        known = config_fields()  # the run panel's table (explorer.settings) names the same fields
         unknown = sorted(str(k) for k in settings if k not in known and k not in REQUEST_ONLY)
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(unknown)}; known: {', '.join([*REQUEST_ONLY, *known])}")

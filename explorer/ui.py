@@ -1,22 +1,25 @@
-"""The Gradio page: the run panel on the left, the browser-side player on the right.
+"""The Gradio page: the run panel (built from `explorer.settings`' table) beside the browser-side player.
 
 The server is involved only when runs arrive — sampled (streamed step by step while the
 decode runs), loaded from an example or uploaded; every step change, Play and the views
 happen in the browser (`explorer.player`). `build_ui(sampler, ...)` gets app.py's
 `Sampler` (the only thing that runs a model). Loaded runs live in a `gr.State` as
 `{role: Trace}` and are replaced only when a request succeeds, so a failed or stopped request
-leaves the earlier runs, and the settings, in place. Download files are written into
-Gradio's own cache folder, which `delete_cache` empties on a schedule.
+leaves the earlier runs, and the settings, in place. While a Run streams, its own handler is
+the only one that writes the page; Stop only asks `Sessions` to stop that page's Run, which
+then ends the stream with the earlier runs back. Download files are written into Gradio's own
+cache folder, which `delete_cache` empties on a schedule.
 """
 import functools
 import html
 import inspect
 import json
 import re
+import shutil
+import threading
 import time
-import typing
 import uuid
-from dataclasses import MISSING, fields
+from datetime import date
 from pathlib import Path
 
 import gradio as gr
@@ -26,9 +29,10 @@ from explorer import io
 from explorer.limits import Limits
 from explorer.payload import payload
 from explorer.player import export_html, player
-from explorer.request import APP_FIXED, strict_numbers
+from explorer.request import RunRequest, strict_numbers
 from explorer.runs import LABELS, ROLES, role_of
-from sampler.config import SWITCH, SamplerConfig
+from explorer.settings import ESSENTIALS, GROUPS, Setting, table
+from sampler.config import SWITCH
 from sampler.trace import Trace, TraceFormatError
 
 LIMITS = Limits()
@@ -36,16 +40,42 @@ STREAM_INTERVAL_S = 0.3  # at most one progress update of a streaming run per th
 LIVE_MS_PER_KB = 10  # and a live payload of K KB at most every K × this ms: the browser redraws all of it
 DELETE_CACHE = (60, 900)  # every minute, Gradio removes uploads older than 15 minutes; downloads too
 
-CSS = """
+PANEL_PX = 360  # the run panel's width beside the player on a desktop
+DESKTOP_PX = 1024  # from this width up the panel sits beside the player; below it, under the player
+CSS = f"""
 /* Gradio's container clips with overflow: hidden, which makes it a scroll container and stops the player's
    sticky transport from sticking to the page; clip also cuts overflow but scrolls nothing */
-.gradio-container {overflow: clip visible !important;}
-#sx-header h1 {margin: 0;}
-#sx-header p {margin: 0.2em 0 0;}
-#sx-panel {position: sticky; top: 0; align-self: start; max-height: 100vh; overflow-y: auto;}
-@media (max-width: 700px) {
-  #sx-panel {position: static; max-height: none;}
-}
+.gradio-container {{overflow: clip visible !important;}}
+#sx-header h1 {{margin: 0; font-size: 1.4em; display: inline;}}
+#sx-header p {{margin: 0; display: inline;}}
+/* Gradio's columns wrap (flex-wrap: wrap): a column with a bounded height flows its overflow into extra
+   columns to its right, which sat under the player. The panel never wraps and scrolls in its own box. */
+#sx-main {{flex-wrap: nowrap; align-items: flex-start; gap: 16px;}}
+#sx-panel {{flex: 0 0 {PANEL_PX}px !important; width: {PANEL_PX}px; min-width: 0 !important; flex-wrap: nowrap;
+  position: sticky; top: 0; max-height: 100vh; overflow-y: auto; overscroll-behavior: contain;
+  z-index: 5; gap: 8px;}}
+#sx-panel > * {{flex-shrink: 0;}}
+#sx-view {{flex: 1 1 0 !important; min-width: 0 !important;}}
+/* a row of the panel (Gradio wraps its fields in a .form that wraps at 160 px each): side by side */
+#sx-panel .sx-row, #sx-panel .sx-row > .form {{flex-wrap: nowrap !important; min-width: 0 !important;}}
+#sx-panel .sx-row .block {{min-width: 0 !important; flex: 1 1 0 !important;}}
+#sx-cost, #sx-status {{font-size: 0.85em; min-height: 0;}}
+#sx-cost p, #sx-status p {{margin: 0;}}
+/* help under each setting: darker than Gradio's default grey (1.9:1), readable at 4.5:1 */
+.gradio-container .info-text {{color: #4b5563; line-height: 1.25;}}
+.dark .gradio-container .info-text {{color: #c4c8cf;}}
+#sx-panel .min_value, #sx-panel .max_value {{color: #4b5563;}}
+footer, footer * {{color: #374151 !important;}}
+/* Run: Gradio's orange under white text is 2.8:1; this orange is 5.2:1 */
+#sx-run {{background: #c2410c !important; border-color: #c2410c !important; color: #fff !important;}}
+#sx-run:hover {{background: #9a3412 !important;}}
+@media (max-width: {DESKTOP_PX - 1}px) {{
+  /* phone and tablet: the answer and the player first, then the settings */
+  #sx-main {{flex-direction: column; flex-wrap: nowrap;}}
+  #sx-view {{order: 1; width: 100%; flex: none !important;}}
+  #sx-panel {{order: 2; position: static; width: 100%; max-height: none; overflow: visible;
+    flex: none !important;}}
+}}
 """
 
 TEACHING = """
@@ -69,57 +99,6 @@ most confident first); at τ > 0 it still samples the tokens. **best-of-N** runs
 resample and picks by the same score. With τ = 0 every particle is identical and SMC cannot help.
 """
 
-# one line of help per setting; a SamplerConfig field's own `metadata["help"]` takes precedence
-HELP = {
-    "prompt": "The text every run continues.",
-    "model": "The masked diffusion language model that decodes.",
-    "n_particles": "Particles N that SR-SMC (and best-of-N) run side by side; greedy is N = 1.",
-    "temperature": "τ of the token draws; 0 = argmax (all particles identical, so SMC cannot help).",
-    "gen_length": "Tokens generated after the prompt.",
-    "steps": "Denoising steps in all: a multiple of the number of blocks (the threshold policy sets its own).",
-    "block_length": "Decode left to right in blocks of this many tokens: a divisor of gen length.",
-    "policy": "Which masked positions commit each step: the k most confident, all above ρ, or random ones.",
-    "ess_threshold": "κ: resample when ESS < κ·N (0 = never, 1 = whenever the weights differ).",
-    "resampling": "How the N new particles are drawn from the weights.",
-    "seed": "Same seed and settings → the same runs.",
-    "best_of_n": "Also run N independent particles that never resample, picked by the same final score.",
-    "resample_when": "When the ESS is checked: after every step, at each block's end, or every k steps.",
-    "resample_every": "k, the steps between ESS checks when 'Check the ESS' is every_k.",
-    "final_pick": "How ★ is chosen among the final particles: total or mean log-confidence, or the largest weight.",
-    "confidence": "Self-reward from the model's own probability (untempered) or from the tempered draw.",
-    "threshold": "ρ: the threshold policy commits every masked position whose confidence exceeds ρ.",
-}
-PANEL_FIELDS = ("chat_template",)  # not in the paper, but part of using the model: shown beside it
-PAPER_FIELDS = ("n_particles", "temperature", "gen_length", "steps", "block_length", "policy", "ess_threshold",
-                "resampling", "seed", "resample_when", "resample_every", "final_pick", "confidence", "threshold")
-
-
-def _field_help(name: str) -> str:
-    meta = {f.name: f.metadata for f in fields(SamplerConfig)}.get(name, {})
-    return meta.get("help") or HELP.get(name, "")
-
-
-def _beyond_the_paper() -> list:
-    """SamplerConfig fields the paper does not have (knobs added later), in declaration order."""
-    return [f for f in fields(SamplerConfig) if f.name not in (*PAPER_FIELDS, *PANEL_FIELDS, *APP_FIXED)]
-
-
-def _knob(f) -> gr.components.Component:
-    """A run-panel control for a SamplerConfig field by its annotation; the default is the field's (the paper's)."""
-    hint = typing.get_type_hints(SamplerConfig)[f.name]
-    label, info = f.name.replace("_", " ").capitalize(), _field_help(f.name)
-    default = None if f.default is MISSING else f.default
-    args = typing.get_args(hint)
-    if set(args) == {bool, type(None)}:
-        return gr.Radio(list(SWITCH), value={v: k for k, v in SWITCH.items()}[default], label=label,
-                        info=info)
-    if hint is bool:
-        return gr.Checkbox(default, label=label, info=info)
-    if typing.get_origin(hint) is typing.Literal:
-        return gr.Dropdown(list(args), value=default, label=label, info=info)
-    return gr.Number(default, precision=0 if hint is int else None, label=label, info=info)
-
-
 def markdown_text(value) -> str:
     """`value` as literal text inside one Markdown line: whitespace (newlines included) collapsed to one space,
     control characters dropped, HTML escaped, and every other ASCII punctuation mark backslash-escaped, so no
@@ -135,21 +114,36 @@ def chat_note(chat_template) -> str:
         chat_template, "")
 
 
+def run_summary(trace: Trace) -> str:
+    """One run's model and the settings that shape it, as plain text."""
+    c = trace.config
+    resampling = (f", resample {c.get('resampling')} when ESS < {c.get('ess_threshold')}·N ({c.get('resample_when')})"
+                  if role_of(trace) == "sr-smc" else "")
+    return (f"on {trace.model}: N = {trace.n_particles}, τ = {c.get('temperature')}, {c.get('gen_length')} tokens "
+            f"in {trace.n_steps} steps, seed {c.get('seed')}{resampling}{chat_note(c.get('chat_template'))}")
+
+
 def describe(traces: dict[str, Trace]) -> str:
     """One Markdown line per run: model, prompt and the settings that shape it (trace fields escaped)."""
-    lines = []
-    for role in ROLES:
-        if role not in traces:
-            continue
-        t, c = traces[role], traces[role].config
-        resampling = (f", resample {markdown_text(c.get('resampling'))} when ESS < "
-                      f"{markdown_text(c.get('ess_threshold'))}·N ({markdown_text(c.get('resample_when'))})"
-                      if role == "sr-smc" else "")
-        lines.append(f"- **{LABELS[role]}** on {markdown_text(t.model)}: N = {t.n_particles}, "
-                     f"τ = {markdown_text(c.get('temperature'))}, {markdown_text(c.get('gen_length'))} tokens in "
-                     f"{t.n_steps} steps, seed {markdown_text(c.get('seed'))}{resampling}"
-                     f"{chat_note(c.get('chat_template'))}")
-    return "\n".join(lines)
+    return "\n".join(f"- **{LABELS[role]}** {markdown_text(run_summary(traces[role]))}"
+                     for role in ROLES if role in traces)
+
+
+def settings_line(traces: dict[str, Trace]) -> str:
+    """The runs' settings in one plain line, for the HTML export's page."""
+    return "; ".join(f"{LABELS[role]} {run_summary(traces[role])}" for role in ROLES if role in traces)
+
+
+def export_names(traces: dict[str, Trace], today: date | None = None) -> tuple[str, str]:
+    """The HTML export's title and file name: the prompt (whitespace collapsed, control characters dropped;
+    letters and digits only in the file name) and the date."""
+    main = next(traces[r] for r in ROLES if r in traces)
+    day = (today or date.today()).isoformat()
+    prompt = " ".join("".join(ch for ch in (main.prompts[0] if main.prompts else "") if ch.isprintable()).split())
+    short = prompt if len(prompt) <= 80 else prompt[:79] + "…"
+    title = f"SR-SMC: “{short}” ({day})" if prompt else f"SR-SMC run ({day})"
+    slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:48].strip("-") or "run"
+    return title, f"sr-smc-{slug}-{day}.html"
 
 
 def user_errors(fn):
@@ -202,39 +196,44 @@ def trace_files(traces: dict[str, Trace], max_age_s: float = DELETE_CACHE[1]) ->
     return [str(traces[role].save(folder / f"{role}.json")) for role in ROLES if role in traces]
 
 
-def panel_settings(traces: dict[str, Trace], names: list[str], models: list[str]) -> list:
+def panel_settings(traces: dict[str, Trace], settings: tuple[Setting, ...], models: list[str]) -> list:
     """Run-panel values that reproduce loaded runs (from the SR-SMC or best-of-N trace, else greedy's);
     `gr.skip()` for what the traces do not say or this app cannot offer."""
     main = next((traces[r] for r in ROLES if r in traces), None)
     config = dict(main.config) if main else {}
     values = []
-    for name in names:
-        if name == "prompt":
+    for s in settings:
+        if s.name == "prompt":
             values.append(main.prompts[0] if main and main.prompts else gr.skip())
-        elif name == "model":
+        elif s.name == "model":
             values.append(main.model if main and main.model in models else gr.skip())
-        elif name == "best_of_n":
+        elif s.name == "best_of_n":
             values.append("best-of-n" in traces)
-        elif name == "n_particles" and role_of(main) == "greedy":
+        elif s.name == "n_particles" and role_of(main) == "greedy":
             values.append(gr.skip())
-        elif name in config:
-            value = config[name]
-            values.append({v: k for k, v in SWITCH.items()}[value] if name in _optional_bools() else value)
+        elif s.name in config:
+            value = config[s.name]
+            values.append({v: k for k, v in SWITCH.items()}[value] if s.kind == "switch" else value)
         else:
             values.append(gr.skip())
     return values
 
 
-@functools.cache
-def _optional_bools() -> frozenset[str]:
-    hints = typing.get_type_hints(SamplerConfig)
-    return frozenset(n for n, h in hints.items() if set(typing.get_args(h)) == {bool, type(None)})
+def as_request(settings: tuple[Setting, ...], values) -> dict:
+    """The panel's values by name, switches (auto/on/off) as None/True/False: what `RunRequest` reads."""
+    out = {}
+    for s, value in zip(settings, values):
+        out[s.name] = SWITCH.get(value, value) if s.kind == "switch" else value
+    return out
 
 
 def with_parameters(fn, names: list[str]):
-    """`fn(*values)` presented to Gradio (and its API) with one named parameter per setting."""
-    fn.__signature__ = inspect.Signature(
-        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+    """`fn(*values, request)` presented to Gradio (and its API) with one named parameter per setting, then
+    the `gr.Request` (which Gradio fills in and keeps out of the API)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    fn.__signature__ = inspect.Signature([*(inspect.Parameter(n, kind) for n in names),
+                                          inspect.Parameter("request", kind, annotation=gr.Request)])
+    fn.__annotations__ = {"request": gr.Request}
     return fn
 
 
@@ -250,74 +249,162 @@ def progress_line(done: int, total: int, desc: str) -> str:
     return f"Sampling {bar} {share:.0%} — {desc} ({done:,} of {total:,} rows × steps)"
 
 
+def largest_that_fit(settings: dict, prompt_tokens: int, limits: Limits) -> dict[str, int | bool]:
+    """For a request over `limits.max_cost`: the largest N, steps and gen length (each changed alone, every
+    other setting kept) that are valid and fit, and `best_of_n: False` if turning best-of-N off fits."""
+    def fits(**change) -> bool:
+        try:
+            request = RunRequest.from_settings({**settings, **change})
+        except ValueError:
+            return False
+        return limits.request_cost(request, prompt_tokens) <= limits.max_cost
+
+    candidates = {"n_particles": range(settings["n_particles"] - 1, 1, -1),
+                  "gen_length": range(settings["gen_length"] - 1, 0, -1)}
+    if settings.get("policy") != "threshold":  # the threshold policy plans its own steps
+        candidates["steps"] = range(settings["steps"] - 1, 0, -1)
+    out = {name: next((v for v in values if fits(**{name: v})), None) for name, values in candidates.items()}
+    if settings.get("best_of_n") and fits(best_of_n=False):
+        out["best_of_n"] = False
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def cost_line(sampler, limits: Limits, settings: dict) -> str:
+    """The Run's cost in cell-steps against the limit, the time it should take here, and when over the limit
+    the largest values that fit; a setting the run cannot take is named instead."""
+    try:
+        request, prompt_tokens = sampler.estimate(settings)
+    except ValueError as e:
+        return f"⚠ Run would refuse this: {markdown_text(e)}"
+    cost = limits.request_cost(request, prompt_tokens)
+    rate = sampler.rates.get(request.model)
+    when = (f"about {max(cost / rate.per_second, 0.1):.1f} s here (speed measured by {rate.source})" if rate else
+            "no time estimate yet: none measured on this server")
+    if cost <= limits.max_cost:
+        return f"Cost: {cost:,} of {limits.max_cost:,} cell-steps, {when}."
+    fit = largest_that_fit(dict(request.settings, prompt=request.prompt, model=request.model,
+                                best_of_n=request.best_of_n), prompt_tokens, limits)
+    names = {"steps": "steps", "n_particles": "N", "gen_length": "gen length"}
+    hints = [f"{names[k]} ≤ {v}" for k, v in fit.items() if k in names] + (
+        ["best-of-N off"] if "best_of_n" in fit else [])
+    return (f"⚠ Over the limit: {cost:,} > {limits.max_cost:,} cell-steps ({when}). "
+            + (f"Would fit: {', or '.join(hints)}." if hints else "Lower N, steps and gen length together."))
+
+
+def _widget(s: Setting, models: list[str], limits: Limits) -> gr.components.Component:
+    """The run-panel control for one setting of the table."""
+    common = dict(label=s.label, info=s.help, elem_id=s.elem_id)
+    if s.name == "model":
+        return gr.Dropdown(models, value=models[0] if models else None, interactive=bool(models), **common)
+    if s.widget == "textbox":
+        return gr.Textbox(s.default, lines=2, max_length=limits.max_prompt_chars if s.name == "prompt" else None,
+                          **common)
+    if s.widget == "dropdown":
+        return gr.Dropdown(list(s.choices), value=s.default, **common)
+    if s.widget == "radio":
+        return gr.Radio(list(s.choices), value=s.default, **common)
+    if s.widget == "checkbox":
+        return gr.Checkbox(s.default, **common)
+    if s.widget == "slider":
+        return gr.Slider(s.minimum, s.maximum, s.default, step=s.step, precision=0 if s.kind == "int" else None,
+                         **common)
+    return gr.Number(s.default, precision=0 if s.kind == "int" else None, minimum=s.minimum, maximum=s.maximum,
+                     **common)
+
+
+ROWS = (("gen_length", "steps", "block_length"),)  # essentials side by side
+
+
+class Sessions:
+    """Each page's Run from the press of Run to its end, so that the page's Stop reaches it wherever it is:
+    waiting in the queue (it then never starts) or decoding (it ends at its next step). Keyed by Gradio's
+    session hash; a page with no Run pressed or running is idle, and its Stop does nothing."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._jobs: dict = {}  # session → its SamplingJob while it decodes
+        self._pressed: set = set()  # sessions whose Run was pressed and has not started
+        self._stopped: set = set()  # of those, the ones whose Stop came first
+
+    def pressed(self, session) -> None:
+        with self._lock:
+            self._pressed.add(session)
+            self._stopped.discard(session)
+
+    def start(self, session, start):
+        """`start()` (→ the job) unless this page's Stop came first (None then); raises what `start` raises."""
+        with self._lock:
+            self._pressed.discard(session)
+            if session in self._stopped:
+                self._stopped.discard(session)
+                return None
+            job = self._jobs[session] = start()
+            return job
+
+    def ended(self, session, job) -> None:
+        with self._lock:
+            if self._jobs.get(session) is job:
+                del self._jobs[session]
+
+    def stop(self, session) -> None:
+        with self._lock:
+            job = self._jobs.get(session)
+            if job is not None:
+                job.cancel()
+            elif session in self._pressed:
+                self._stopped.add(session)
+
+
 def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent_runs: int = 1,
              delete_cache: tuple[int, int] | None = DELETE_CACHE) -> gr.Blocks:
-    """The whole page. `sampler` (app.Sampler: `start(settings) -> SamplingJob`) is None when no model
-    can run (playback of traces only)."""
-    defaults = SamplerConfig()
+    """The whole page. `sampler` (app.Sampler: `start(settings) -> SamplingJob`, `estimate`, `rates`) is None
+    when no model can run (playback of traces only)."""
     max_age_s = (delete_cache or DELETE_CACHE)[1]  # how long a download stays
+    settings_table = table(limits.max_particles, limits.max_gen_length)
+    names = [s.name for s in settings_table]  # also the API's parameter names, in this order
+    sessions = Sessions()
     with gr.Blocks(title="SR-SMC Explorer", delete_cache=delete_cache, fill_width=True) as demo:
         runs_state = gr.State({})
         with gr.Row(elem_id="sx-header"):
             gr.Markdown("# SR-SMC Explorer\nSelf-Rewarding Sequential Monte Carlo on a masked diffusion language "
                         "model, played back step by step beside greedy decoding on the same prompt and seed.")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=320, elem_id="sx-panel"):
-                prompt = gr.Textbox("It is a truth universally acknowledged", label="Prompt", lines=2,
-                                    max_length=limits.max_prompt_chars, elem_id="sx-prompt", info=HELP["prompt"])
-                with gr.Row():
+        with gr.Row(equal_height=False, elem_id="sx-main"):
+            with gr.Column(elem_id="sx-panel", min_width=0):
+                by_name = {}
+
+                def place(group: str) -> None:
+                    for s in settings_table:
+                        if s.group != group or s.name in by_name:
+                            continue
+                        row = next((r for r in ROWS if s.name in r), None)
+                        if row is None:
+                            by_name[s.name] = _widget(s, models, limits)
+                            continue
+                        with gr.Row(elem_classes="sx-row"):
+                            for t in settings_table:
+                                if t.name in row:
+                                    by_name[t.name] = _widget(t, models, limits)
+
+                for s in settings_table:  # essentials up to the model, then Run / Stop and the lines under it
+                    if s.group == ESSENTIALS and s.name in ("prompt",):
+                        by_name[s.name] = _widget(s, models, limits)
+                with gr.Row(elem_classes="sx-row"):
                     run_btn = gr.Button("Run", variant="primary", interactive=sampler is not None, elem_id="sx-run",
                                         min_width=80)
                     stop_btn = gr.Button("Stop", variant="secondary", interactive=sampler is not None,
                                          elem_id="sx-stop", min_width=80)
+                cost = gr.Markdown("", elem_id="sx-cost")
                 status = gr.Markdown("" if sampler else "*No model available: sampling is off; replay examples "
                                                         "or uploaded traces.*", elem_id="sx-status")
-                model = gr.Dropdown(models, value=models[0] if models else None, label="Model",
-                                    interactive=bool(models), info=HELP["model"])
-                chat_template = _knob(next(f for f in fields(SamplerConfig) if f.name == "chat_template"))
-                with gr.Row():
-                    n_particles = gr.Slider(2, limits.max_particles, 4, step=1, precision=0, label="Particles N",
-                                            elem_id="sx-n", info=_field_help("n_particles"))
-                    temperature = gr.Slider(0, 2, 1.0, step=0.05, label="Temperature τ",
-                                            info=_field_help("temperature"))
-                with gr.Row():
-                    gen_length = gr.Number(64, precision=0, minimum=1, maximum=limits.max_gen_length,
-                                           label="Gen length", elem_id="sx-gen", info=_field_help("gen_length"))
-                    steps = gr.Number(64, precision=0, minimum=1, maximum=limits.max_gen_length, label="Steps",
-                                      elem_id="sx-steps", info=_field_help("steps"))
-                    block_length = gr.Number(32, precision=0, minimum=1, maximum=limits.max_gen_length,
-                                             label="Block length", elem_id="sx-block", info=_field_help("block_length"))
-                policy = gr.Radio(["topk", "threshold", "random"], value=defaults.policy, label="Unmasking policy",
-                                  elem_id="sx-policy", info=_field_help("policy"))
-                with gr.Row():
-                    ess_threshold = gr.Slider(0, 1, defaults.ess_threshold, step=0.05, label="ESS threshold κ",
-                                              info=_field_help("ess_threshold"))
-                    resampling = gr.Dropdown(["multinomial", "systematic", "stratified", "residual"],
-                                             value=defaults.resampling, label="Resampling scheme",
-                                             info=_field_help("resampling"))
-                with gr.Row():
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed", info=_field_help("seed"),
-                                     elem_id="sx-seed")
-                    best_of_n = gr.Checkbox(False, label="Also run best-of-N", info=HELP["best_of_n"])
-                with gr.Accordion("More settings", open=False):
-                    resample_when = gr.Radio(["every_step", "block_end", "every_k"], value=defaults.resample_when,
-                                             label="Check the ESS", info=_field_help("resample_when"))
-                    resample_every = gr.Number(defaults.resample_every, precision=0, minimum=1,
-                                               label="k (for every_k)", info=_field_help("resample_every"))
-                    final_pick = gr.Radio(["sum_logp", "mean_logp", "max_weight"], value=defaults.final_pick,
-                                          label="Final answer ★", info=_field_help("final_pick"))
-                    confidence = gr.Radio(["untempered", "tempered"], value=defaults.confidence,
-                                          label="Confidence from", info=_field_help("confidence"))
-                    threshold = gr.Slider(0.05, 1, defaults.threshold, step=0.05,
-                                          label="Threshold ρ (threshold policy)", info=_field_help("threshold"))
-                beyond = _beyond_the_paper()
-                knobs = []
-                if beyond:
-                    with gr.Accordion("Beyond the paper (defaults = the paper)", open=False, elem_id="sx-beyond"):
-                        knobs = [_knob(f) for f in beyond]
-                with gr.Accordion("Examples and trace files", open=True):
+                place(ESSENTIALS)
+                for group in GROUPS[1:]:
+                    if any(s.group == group for s in settings_table):
+                        with gr.Accordion(group, open=False, elem_classes="sx-group"):
+                            place(group)
+                with gr.Accordion("Examples and trace files", open=True, elem_classes="sx-group"):
                     examples = io.list_examples()
-                    example = gr.Dropdown(examples, value=examples[0] if examples else None, label="Recorded example")
+                    example = gr.Dropdown(examples, value=examples[0] if examples else None, label="Recorded example",
+                                          elem_id="sx-example-name")
                     example_btn = gr.Button("Load example", size="sm", elem_id="sx-example")
                     upload = gr.UploadButton("Upload trace JSON(s)", file_count="multiple", file_types=[".json"],
                                              size="sm", elem_id="sx-upload")
@@ -325,41 +412,42 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                     downloads = gr.File(file_count="multiple", label="Download the loaded traces (JSON)",
                                         interactive=False, elem_id="sx-downloads")
                     html_btn = gr.Button("Download as HTML", size="sm", elem_id="sx-html-btn")
-                    html_file = gr.File(label="Standalone player (HTML)", interactive=False, elem_id="sx-html-file")
-                with gr.Accordion("What am I looking at?", open=False):
+                    html_file = gr.File(label="Standalone player (HTML)", interactive=False, elem_id="sx-html-file",
+                                        visible=False)  # shown with a file: its empty box is tall, and unlabelled
+                with gr.Accordion("What am I looking at?", open=False, elem_classes="sx-group"):
                     gr.Markdown(TEACHING)
-            with gr.Column(scale=3, min_width=340):
+            with gr.Column(elem_id="sx-view", min_width=0):
                 view = player(payload({}), elem_id="sx-player")
                 description = gr.Markdown(elem_id="sx-runs", latex_delimiters=[])  # trace fields: no maths
 
-        by_name = dict(prompt=prompt, model=model, n_particles=n_particles, temperature=temperature,
-                       gen_length=gen_length, steps=steps, block_length=block_length, policy=policy,
-                       ess_threshold=ess_threshold, resampling=resampling, seed=seed, best_of_n=best_of_n,
-                       resample_when=resample_when, resample_every=resample_every, final_pick=final_pick,
-                       confidence=confidence, threshold=threshold, chat_template=chat_template,
-                       **{f.name: k for f, k in zip(beyond, knobs)})
-        names = list(by_name)  # also the API's parameter names, in this order
         settings = [by_name[n] for n in names]
         strict_numbers(by_name, lambda message: gr.Error(html.escape(message, quote=False)))  # raw API values
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
         def loaded(traces: dict[str, Trace], notes=()):
             """Outputs once new runs arrive: state, player, description, files and the settings that made them."""
-            return (traces, payload(traces, notes=notes), describe(traces), trace_files(traces, max_age_s), None,
-                    *panel_settings(traces, names, models))
+            no_export = gr.update(value=None, visible=False)  # the export's box stays hidden until an export exists
+            return (traces, payload(traces, notes=notes), describe(traces), trace_files(traces, max_age_s), no_export,
+                    *panel_settings(traces, settings_table, models))
 
-        def run(previous, *values):
+        def run(previous, *values_and_request):
+            """Stream one Run into the page. The only writer of the page while it runs: a stopped run ends
+            here too (the earlier runs back, "Stopped"), so the page never mixes a stopped and a new run."""
+            *values, request = values_and_request
             if sampler is None:
                 raise gr.Error("No model is available in this app: load an example or upload a trace instead.")
-            request = dict(zip(names, values))
-            for name in _optional_bools() & request.keys():
-                request[name] = SWITCH.get(request[name], request[name])
-            job = sampler.start(request)  # ValueError naming the problem, before anything changes
+            session = getattr(request, "session_hash", None)
+            # ValueError naming the problem first
+            job = sessions.start(session, lambda: sampler.start(as_request(settings_table, values)))
+            if job is None:  # Stop came while this Run waited in the queue
+                yield (gr.skip(), gr.skip(), "Stopped before it started; nothing changed.", gr.skip(), gr.skip(),
+                       gr.skip())
+                return
             live_note = ["new run: it replaces the runs shown before as its steps arrive"]
             try:
                 due = 0.0  # when the player may get the next live payload
                 for snap in job.updates(STREAM_INTERVAL_S):
-                    if snap.finished:
+                    if snap.finished or job.cancelled.is_set():
                         continue
                     view_value = gr.skip()
                     if time.monotonic() >= due:
@@ -369,13 +457,28 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                            gr.skip(), gr.skip())
                 traces = job.result()
             except Exception as e:
+                if job.cancelled.is_set():  # Stop: the decode ended at its next step
+                    yield (gr.skip(), payload(previous, notes=["stopped: showing the runs loaded before"]),
+                           f"Stopped after {job.done:,} of {job.total:,} rows × steps; the runs loaded before "
+                           "are back.", gr.skip(), gr.skip(), gr.skip())
+                    return
                 yield (gr.skip(), payload(previous, notes=["the new run failed: showing the runs loaded before"]),
                        f"Failed: {markdown_text(e)}", gr.skip(), gr.skip(), gr.skip())
                 raise
             finally:
                 job.cancel()  # the client stopped or left: the decode ends at its next step
+                sessions.ended(session, job)
             yield (traces, payload(traces), f"Done: {job.total:,} rows × steps.", describe(traces),
-                   trace_files(traces, max_age_s), None)
+                   trace_files(traces, max_age_s), gr.update(value=None, visible=False))
+
+        def pressed(request: gr.Request):
+            """Run was pressed (sent at once, outside the queue the Run itself may wait in)."""
+            sessions.pressed(getattr(request, "session_hash", None))
+
+        def stop(request: gr.Request):
+            """Stop this page's Run: queued, it never starts; decoding, it ends at its next step; `run` then
+            writes the page. Nothing when the page is idle."""
+            sessions.stop(getattr(request, "session_hash", None))
 
         def on_example(name):
             if not name:
@@ -390,26 +493,29 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         def on_html(traces):
             if not traces:
                 raise gr.Error("Nothing loaded yet: run, load an example or upload a trace first.")
-            path = cache_folder(max_age_s) / "sr-smc-run.html"
-            path.write_text(export_html(traces), encoding="utf-8")
-            return str(path)
-
-        def restore(traces):
-            return payload(traces, notes=["stopped: showing the runs loaded before"]), "Stopped."
+            title, file_name = export_names(traces)
+            path = cache_folder(max_age_s) / file_name
+            path.write_text(export_html(traces, title, settings_line(traces)), encoding="utf-8")
+            return gr.update(value=str(path), visible=True)
 
         quick = dict(concurrency_limit=None, show_progress="hidden")
-        run_event = run_btn.click(user_errors(with_parameters(run, ["previous", *names])), [runs_state, *settings],
-                                  [runs_state, view, status, description, downloads, html_file],
-                                  api_name="sample", concurrency_limit=max_concurrent_runs,
-                                  concurrency_id="sampling", show_progress="hidden")
-        stop_btn.click(None, cancels=[run_event])  # first: the page's Stop goes out before anything else
-        stop_btn.click(restore, runs_state, [view, status], api_visibility="private", **quick)
+        run_btn.click(pressed, None, None, queue=False, api_visibility="private", show_progress="hidden")
+        run_btn.click(user_errors(with_parameters(run, ["previous", *names])), [runs_state, *settings],
+                      [runs_state, view, status, description, downloads, html_file],
+                      api_name="sample", concurrency_limit=max_concurrent_runs,
+                      concurrency_id="sampling", show_progress="hidden")
+        stop_btn.click(stop, None, None, queue=False, api_visibility="private", show_progress="hidden")
         example_btn.click(user_errors(on_example), example, loaded_outputs, api_name="load_example", **quick)
         upload.upload(user_errors(on_upload), upload, loaded_outputs, api_name="load_traces", **quick)
         html_btn.click(user_errors(on_html), runs_state, html_file, api_name="export_html", **quick).then(
             None, js="() => document.querySelector('#sx-html-file a[download]')?.click()")
-        policy.change(lambda p: gr.Number(interactive=p != "threshold"), policy, steps, api_visibility="private",
-                      queue=False, show_progress="hidden")
+        by_name["policy"].change(lambda p: gr.Number(interactive=p != "threshold"), by_name["policy"], by_name["steps"],
+                                 api_visibility="private", queue=False, show_progress="hidden")
+        if sampler is not None:
+            gr.on([c.change for c in settings], lambda *v: cost_line(sampler, limits, as_request(settings_table, v)),
+                  settings, cost, api_visibility="private", queue=False, show_progress="hidden")
+            demo.load(lambda *v: cost_line(sampler, limits, as_request(settings_table, v)), settings, cost,
+                      api_visibility="private", queue=False, show_progress="hidden")
         if examples:
             demo.load(user_errors(on_example), example, loaded_outputs, api_visibility="private", **quick)
     return demo

@@ -95,3 +95,17 @@ def test_bad_settings_are_named_before_decoding(changes, message):
         Sampler({"toy": toy}, Limits(max_cost=10**9) if "504" in str(changes) else Limits()).start(
             {**SETTINGS, **changes})
     assert toy.calls == []  # nothing ran
+
+
+def test_a_stream_nobody_reads_stops_its_decode(monkeypatch):
+    """A reader that goes away without closing the stream (what a cancelled Gradio handler may do) stops the
+    decode once a snapshot has waited ORPHAN_S for it."""
+    import app
+    monkeypatch.setattr(app, "ORPHAN_S", 0.3)
+    model = SlowToy(0.02)
+    job = Sampler({"toy": model}, Limits()).start({**SETTINGS, "gen_length": 64, "steps": 64, "block_length": 64})
+    stream = job.updates(interval=0.05)
+    next(stream)  # read once, then never again (and never closed)
+    assert job.wait(timeout=3.0), "the decode ran on with nobody reading"
+    assert job.cancelled.is_set() and len(model.calls) < 1 + 3 * 64 + 3 * 64
+    stream.close()

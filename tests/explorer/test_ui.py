@@ -2,7 +2,9 @@
 escaping, help texts, downloads in Gradio's cache."""
 import inspect
 import os
+import re
 import time
+from datetime import date
 from pathlib import Path
 
 import gradio as gr
@@ -12,7 +14,8 @@ from gradio.utils import get_upload_folder
 from app import Sampler
 from explorer import io
 from explorer.limits import Limits
-from explorer.ui import STREAM_INTERVAL_S, build_ui, cache_folder, describe, live_interval, user_errors
+from explorer.ui import (STREAM_INTERVAL_S, build_ui, cache_folder, describe, export_names, live_interval,
+                         settings_line, user_errors)
 from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from tests.explorer.conftest import one_torch_thread
@@ -42,7 +45,7 @@ def page(model=None, **kw) -> gr.Blocks:
 
 def values(demo, **changes) -> list:
     """The Run handler's inputs after the state, in its order (its parameters are named by setting)."""
-    names = list(inspect.signature(handler(demo, "sample").fn).parameters)[1:]
+    names = list(inspect.signature(handler(demo, "sample").fn).parameters)[1:-1]  # after the state, before the request
     settings = {**SETTINGS, **changes}
     defaults = {c_name: c.value for c_name, c in zip(names, handler(demo, "sample").inputs[1:])}
     return [settings.get(n, defaults[n]) for n in names]
@@ -51,7 +54,7 @@ def values(demo, **changes) -> list:
 def run(demo, previous, **changes):
     """Every output the Run handler yields, in order."""
     with one_torch_thread():
-        return list(handler(demo, "sample").fn(previous, *values(demo, **changes)))
+        return list(handler(demo, "sample").fn(previous, *values(demo, **changes), None))
 
 
 def test_run_streams_live_payloads_then_replaces_the_runs():
@@ -78,7 +81,7 @@ def test_live_payloads_are_spaced_by_their_size():
 
 def test_a_rejected_request_changes_nothing():
     demo = page()
-    gen = handler(demo, "sample").fn({"sr-smc": "earlier"}, *values(demo, steps=5))
+    gen = handler(demo, "sample").fn({"sr-smc": "earlier"}, *values(demo, steps=5), None)
     with pytest.raises(gr.Error, match="steps = 5"):
         next(gen)  # raised before the first output: state, player and settings stay
 
@@ -88,7 +91,7 @@ def test_a_run_failing_midway_puts_the_earlier_runs_back(smc_trace):
     with pytest.raises(gr.Error, match="out of memory"):
         outputs = []
         with one_torch_thread():
-            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *values(demo)):
+            for out in handler(demo, "sample").fn({"sr-smc": smc_trace}, *values(demo), None):
                 outputs.append(out)
     state, view, status, *_ = outputs[-1]
     assert state == gr.skip() and view["live"] is False and "failed" in view["notes"][0]
@@ -176,8 +179,22 @@ def test_html_export_is_written_on_request_into_the_cache(smc_trace):
     demo = page()
     with pytest.raises(gr.Error, match="Nothing loaded yet"):
         handler(demo, "export_html").fn({})
-    path = Path(handler(demo, "export_html").fn({"sr-smc": smc_trace}))
-    assert path.is_relative_to(get_upload_folder()) and path.read_text().startswith("<!doctype html>")
+    update = handler(demo, "export_html").fn({"sr-smc": smc_trace})
+    path = Path(update["value"])
+    assert update["visible"] and path.is_relative_to(get_upload_folder())
+    html = path.read_text()
+    assert html.startswith("<!doctype html>")
+    title, name = export_names({"sr-smc": smc_trace})
+    assert path.name == name and name.startswith("sr-smc-the-cat-") and name.endswith(f"{date.today()}.html")
+    assert f"<title>{title}</title>" in html and "the cat" in title and settings_line({"sr-smc": smc_trace}).replace("<", "&lt;") in html
+
+
+def test_export_names_carry_the_prompt_and_date_sanitised(smc_trace):
+    import dataclasses
+    hostile = dataclasses.replace(smc_trace, prompts=['../../etc/<b>"Mr.\tDarcy"</b>\x00 ' + "x" * 200])
+    title, name = export_names({"sr-smc": hostile}, today=date(2026, 1, 2))
+    assert re.fullmatch(r"sr-smc-[a-z0-9-]+-2026-01-02\.html", name) and len(name) < 80
+    assert "\x00" not in title and "\t" not in title and title.endswith("(2026-01-02)") and "…" in title
 
 
 def test_cache_folder_removes_folders_older_than_the_age(tmp_path, monkeypatch):
@@ -238,8 +255,94 @@ def test_run_after_loading_traces_reproduces_them(tmp_path):
     inputs = handler(demo, "sample").inputs[1:]
     filled = [c.value if v == gr.skip() else v for c, v in zip(inputs, panel)]
     with one_torch_thread():
-        *_, (again, *rest) = handler(demo, "sample").fn(state, *filled)
+        *_, (again, *rest) = handler(demo, "sample").fn(state, *filled, None)
     assert set(again) == set(original)
     for role, trace in original.items():
         assert again[role].config == trace.config and again[role].steps == trace.steps
         assert again[role].final["texts"] == trace.final["texts"]
+
+
+def test_the_cost_line_counts_the_run_and_names_what_would_fit():
+    from app import Rate
+    from explorer.ui import cost_line
+    limits = Limits(max_cost=100_000)
+    sampler = Sampler({"toy": BigramToy()}, limits)
+    small = {**SETTINGS, "model": "toy", "best_of_n": False}
+    assert cost_line(sampler, limits, small).startswith("Cost: ")
+    assert "of 100,000 cell-steps" in cost_line(sampler, limits, small) and "no time estimate" in cost_line(
+        sampler, limits, small)
+    sampler.rates["toy"] = Rate(1000.0, "a test")
+    assert "s here (speed measured by a test)" in cost_line(sampler, limits, small)
+    assert cost_line(sampler, limits, {**small, "steps": 5}).startswith("⚠ Run would refuse this: steps = 5")
+
+    big = {**small, "n_particles": 32, "gen_length": 64, "steps": 32, "block_length": 32, "best_of_n": True}
+    line = cost_line(sampler, limits, big)
+    assert line.startswith("⚠ Over the limit") and "Would fit:" in line
+    fits = dict(re.findall(r"(steps|N|gen length) ≤ (\d+)", line))
+    assert set(fits) == {"steps", "N", "gen length"} and "best-of-N off" in line
+    names = {"steps": "steps", "N": "n_particles", "gen length": "gen_length"}
+    for label, value in fits.items():  # each fits; the next valid value up does not
+        name, value = names[label], int(value)
+        assert sampler.start({**big, name: value}).cancel() is None  # accepted: under the limit
+        bigger = next(v for v in range(value + 1, big[name] + 1) if _valid({**big, name: v}))
+        with pytest.raises(ValueError, match="this Run would cost"):
+            sampler.start({**big, name: bigger})
+
+
+def _valid(settings) -> bool:
+    from explorer.request import RunRequest
+    try:
+        RunRequest.from_settings(settings)
+    except ValueError:
+        return False
+    return True
+
+
+def test_stop_ends_this_sessions_run_and_the_run_writes_the_stopped_page(smc_trace):
+    import threading
+    import types
+    model = SlowToy(0.05)
+    demo = page(model)
+    stop = next(d.fn for d in demo.fns.values() if d.fn is not None and d.fn.__name__ == "stop")
+    me, other = types.SimpleNamespace(session_hash="me"), types.SimpleNamespace(session_hash="other")
+    stop(me)  # nothing runs: nothing happens
+    outputs = []
+    settings = values(demo, gen_length=64, steps=64, block_length=64, best_of_n=False)
+
+    def consume():
+        with one_torch_thread():
+            outputs.extend(handler(demo, "sample").fn({"sr-smc": smc_trace}, *settings, me))
+    thread = threading.Thread(target=consume)
+    thread.start()
+    while len(outputs) < 2:  # streaming
+        time.sleep(0.02)
+    stop(other)  # another page's Stop does not touch this run
+    time.sleep(0.3)
+    assert thread.is_alive()
+    calls = len(model.calls)
+    stop(me)
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the run did not end after Stop"
+    assert len(model.calls) <= calls + 2  # the step in flight, at most one more
+    state, view, status, *rest = outputs[-1]
+    assert state == gr.skip() and rest == [gr.skip()] * 3  # the runs, description and files stay
+    assert status.startswith("Stopped after") and view["notes"] == ["stopped: showing the runs loaded before"]
+    assert view["runs"]["sr-smc"]["steps"][-1]["step"] == smc_trace.n_steps  # the earlier run, complete
+    assert not any("Done" in str(o[2]) for o in outputs)
+
+
+def test_stop_while_the_run_waits_in_the_queue_means_it_never_starts():
+    import types
+    model = SlowToy(0.05)
+    demo = page(model)
+    fn = {d.fn.__name__: d.fn for d in demo.fns.values() if d.fn is not None}
+    me = types.SimpleNamespace(session_hash="me")
+    fn["pressed"](me)  # Run pressed: its event waits in the queue
+    fn["stop"](me)
+    outputs = list(handler(demo, "sample").fn({}, *values(demo), me))
+    assert [o[2] for o in outputs] == ["Stopped before it started; nothing changed."] and model.calls == []
+    assert outputs[0][:2] == (gr.skip(), gr.skip())
+    fn["pressed"](me)  # the next Run runs
+    with one_torch_thread():
+        *_, final = handler(demo, "sample").fn({}, *values(demo), me)
+    assert final[2].startswith("Done")
