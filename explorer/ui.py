@@ -424,10 +424,11 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         strict_numbers(by_name, lambda message: gr.Error(html.escape(message, quote=False)))  # raw API values
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
-        def loaded(traces: dict[str, Trace], notes=()):
-            """Outputs once new runs arrive: state, player, description, files and the settings that made them."""
+        def loaded(traces: dict[str, Trace], notes=(), source: str | None = None):
+            """Outputs once new runs arrive: state, player, description, files and the settings that made them
+            (`source`: the bundled example's name, which the player's links then carry)."""
             no_export = gr.update(value=None, visible=False)  # the export's box stays hidden until an export exists
-            return (traces, payload(traces, notes=notes), describe(traces), trace_files(traces, max_age_s), no_export,
+            return (traces, payload(traces, notes=notes, source=source), describe(traces), trace_files(traces, max_age_s), no_export,
                     *panel_settings(traces, settings_table, models))
 
         def run(previous, *values_and_request):
@@ -483,7 +484,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         def on_example(name):
             if not name:
                 raise gr.Error("Pick an example first.")
-            return loaded(io.load_example(name, limits))
+            return loaded(io.load_example(name, limits), source=name)
 
         def on_upload(files):
             if not files:
@@ -517,8 +518,15 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             demo.load(lambda *v: cost_line(sampler, limits, as_request(settings_table, v)), settings, cost,
                       api_visibility="private", queue=False, show_progress="hidden")
         if examples:
-            demo.load(user_errors(on_example), example, loaded_outputs, api_visibility="private", **quick)
+            # a link to a step names its example (`#ex=...`, explorer/player/link.js): open that one instead
+            demo.load(user_errors(on_example), example, loaded_outputs, api_visibility="private", **quick,
+                      js=LINKED_EXAMPLE)
     return demo
+
+
+# The example a link names in the page's hash, else the dropdown's value (the server checks the name).
+LINKED_EXAMPLE = ("(name) => { const m = /(?:^#|&)ex=([^&]*)/.exec(window.location.hash);"
+                  " return m ? decodeURIComponent(m[1]) : name; }")
 
 
 def launch_kwargs() -> dict:

@@ -209,3 +209,30 @@ def test_closing_the_tab_stops_the_decode(browser, app_url):
     while log.read_text().count("run cancelled") == before:  # the decode thread's last words
         assert time.monotonic() - closed < 20.0, "the decode still runs 20 s after the tab closed"
         time.sleep(0.05)
+
+
+def test_a_link_to_a_step_of_an_example_opens_that_view_in_a_new_context(browser, app_url):
+    """Step 29 and focus 3 on a bundled example that is not the default one: the URL the page shows (what
+    "copy link" copies) opens, in a fresh browser context, on that example, step and focus."""
+    first = browser.new_page(viewport={"width": 1440, "height": 900})
+    first.set_default_timeout(TIMEOUT_MS)
+    first.goto(f"{app_url}/#ex=2-low-temperature-n4")
+    first.wait_for_selector(f'{PLAYER}[data-state="ready"]')
+    first.wait_for_function("() => window.location.hash.includes('ex=2-low-temperature-n4')")
+    first.select_option("#srp-particle", "3")
+    first.fill("#srp-slider", "29")
+    first.dispatch_event("#srp-slider", "input")
+    wait_for_step(first, 29)
+    first.wait_for_function("() => /(^#|&)t=29(&|$)/.test(window.location.hash) && /(^#|&)f=3(&|$)/.test(window.location.hash)")
+    link = first.evaluate("() => window.location.href")
+    first.close()
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(link)
+    wait_for_step(page, 29)
+    assert page.input_value("#srp-particle") == "3"
+    assert page.get_attribute(PLAYER, "data-steps") == "64"
+    assert "2-low-temperature-n4" in page.evaluate("() => window.location.hash")
+    context.close()
