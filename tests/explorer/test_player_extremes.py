@@ -21,7 +21,7 @@ from explorer.player import export_html, script_json
 from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from sampler.smc import decode
-from sampler.trace import StepRecord, Trace
+from sampler.trace import StepRecord, Trace, content_id
 from tests.explorer.conftest import one_torch_thread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -66,6 +66,7 @@ def synthetic(n_particles: int, gen: int, n_steps: int, name: str, texts=None, p
                   final={"chosen": [0], "scores": [[-0.1 * k for k in range(N)]],
                          "texts": [texts or [f"{prompt} text of particle {k}" for k in range(N)]]},
                   stats={"n_steps": T})
+    trace.run_id = content_id(trace.to_dict())
     trace.validate()
     return trace
 
@@ -144,8 +145,10 @@ def test_extreme_cases_are_accepted_and_within_the_draw_budget(name):
 def test_what_the_browser_cannot_draw_is_refused_by_name_before_it_is_sent(name, tmp_path):
     make, message = REFUSED[name]
     trace = make()
-    traces, _ = io.load_traces([trace.save(tmp_path / "run.json")], LIMITS)  # the app's loader accepts it
-    assert LIMITS.trace_cost(traces.values()) <= LIMITS.max_trace_cost
+    traces = {"sr-smc": trace}
+    assert LIMITS.trace_cost(traces.values()) <= LIMITS.max_trace_cost  # within the replay limit, and yet:
+    with pytest.raises(ValueError, match="too large to draw in the browser|characters of text"):
+        io.load_traces([trace.save(tmp_path / "run.json")], LIMITS)  # the app's loader refuses it by name
     for send in (payload, export_html):
         with pytest.raises(ValueError, match="too large to draw in the browser") as e:
             send(traces)
@@ -283,10 +286,10 @@ def test_the_live_page_draws_each_extreme_upload_or_refuses_it_by_name(browser, 
         assert took <= LIVE_FIRST_FRAME_S
     before = pg.inner_text("#sx-runs")
     steps_before = pg.get_attribute("#srp-player", "data-steps")
-    wide = REFUSED["N-200000-L-2"][0]().save(tmp_path / "wide.json")
-    pg.set_input_files(upload, str(wide))
+    tall = REFUSED["steps-9999"][0]().save(tmp_path / "tall.json")  # valid, small, but too much to draw
+    pg.set_input_files(upload, str(tall))
     pg.wait_for_selector('.toast-body:has-text("too large to draw in the browser")')
-    assert "200,000 particles" in pg.inner_text(".toast-body")
+    assert "10,000 genealogy nodes" in pg.inner_text(".toast-body")
     assert before in pg.inner_text("#sx-runs") and pg.get_attribute("#srp-player", "data-steps") == steps_before
     assert pg.get_attribute("#srp-player", "data-state") == "ready" and pg.is_visible("#srp-canvas")
     assert not errors, errors
