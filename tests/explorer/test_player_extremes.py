@@ -253,7 +253,7 @@ def test_a_run_that_fails_to_draw_says_so_and_shows_nothing_else(browser, export
 
 def test_the_live_page_draws_each_extreme_upload_or_refuses_it_by_name(browser, app_url, tmp_path):
     """Uploads through the app: each case is drawn within the bound (or refused by name, before the browser gets
-    it); the 200,000-particle trace is refused by name and the runs shown before stay, under their description."""
+    it); a small trace over the draw budget is refused by name and the runs shown before stay, under their description."""
     pg = browser.new_page(viewport={"width": 1440, "height": 900})
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
