@@ -80,11 +80,15 @@ class Setting:
         return "sx-" + self.name.replace("_", "-")
 
 
-@functools.cache  # read for every value of every request
 def config_fields() -> dict[str, object]:
     """The run panel's `SamplerConfig` fields and their annotations, in declaration order."""
-    hints = typing.get_type_hints(SamplerConfig)
-    return {f.name: hints[f.name] for f in fields(SamplerConfig) if f.name not in APP_FIXED}
+    return _fields_of(SamplerConfig)
+
+
+@functools.cache  # read for every value of every request; keyed by the class, so a subclass gets its own
+def _fields_of(config_class) -> dict[str, object]:
+    hints = typing.get_type_hints(config_class)
+    return {f.name: hints[f.name] for f in fields(config_class) if f.name not in APP_FIXED}
 
 
 def kind_of(annotation) -> str:

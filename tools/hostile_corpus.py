@@ -83,7 +83,7 @@ def trace_cases(folder: Path) -> list[Case]:
     add("draw-N20000xL2", synthetic_trace(20_000, 2, 1).to_dict(), r"the player draws at most 256")
     add("replay-over", synthetic_trace(8, 10_000, 8).to_dict(), r"cell-steps to replay")
     # valid extremes: they load
-    add("extreme-40000-steps", synthetic_trace(2, 6, 40_000).to_dict(), None)
+    add("extreme-40000-steps", synthetic_trace(2, 6, 40_000).to_dict(), r"80,002 genealogy nodes")  # over the draw budget
     add("extreme-7800-positions", synthetic_trace(64, 7_800, 1).to_dict(), None)
     add("extreme-cli-256x513x1", synthetic_trace(256, 513, 1).to_dict(), None)
     add("prompt-html-comment", _with(lambda d: (d.update(prompts=["a <!-- b"]), d["config"].update(

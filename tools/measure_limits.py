@@ -23,7 +23,7 @@ from explorer.limits import TIME_LIMIT_S, UPLOAD_LIMIT_S, Limits
 from explorer.request import RunRequest
 from sampler.models import DEFAULT_MODEL, load_model
 from sampler.smc import decode
-from sampler.trace import StepRecord, Trace
+from sampler.trace import StepRecord, Trace, content_id
 
 PROMPT = "It is a truth universally acknowledged"
 BASE = dict(prompt=PROMPT, model=DEFAULT_MODEL, temperature=1.0, policy="topk", ess_threshold=0.5,
@@ -83,10 +83,12 @@ def synthetic_trace(n_particles: int, length: int, n_steps: int, vocab: int = 81
     used = sorted({tok for s in steps for tok in s.tokens} | {vocab - 1})
     config = {"n_particles": N, "gen_length": L, "steps": min(T, L), "block_length": L, "policy": "topk", "method": "smc",
               "seed": seed, "prompts": [""]}
-    return Trace(model="synthetic", config=config, prompts=[""], prompt_ids=[[]], initial=[[vocab - 1] * L],
-                 prompt_width=0, mask_id=vocab - 1, vocab={i: f"w{i}" for i in used}, steps=steps,
-                 final={"chosen": [0], "scores": [[0.0] * N], "texts": [["x"] * N]},
-                 stats={"wall_time_s": 0.0, "forwards": N * T, "n_steps": T})
+    trace = Trace(model="synthetic", config=config, prompts=[""], prompt_ids=[[]], initial=[[vocab - 1] * L],
+                  prompt_width=0, mask_id=vocab - 1, vocab={i: f"w{i}" for i in used}, steps=steps,
+                  final={"chosen": [0], "scores": [[0.0] * N], "texts": [["x"] * N]},
+                  stats={"wall_time_s": 0.0, "forwards": N * T, "n_steps": T})
+    trace.run_id = content_id(trace.to_dict())
+    return trace
 
 
 def extreme_traces(limits: Limits) -> list[tuple[str, Trace]]:

@@ -45,7 +45,8 @@ export class Canvas {
     this.rows = el("div", { class: "srp-rows" });
     this.labels = []; this.rowEls = []; this.canvases = [];
     for (let slot = 0; slot < N; slot++) {
-      const label = el("div", { class: "srp-rowlabel" }), canvas = el("canvas", { class: "srp-cellcanvas", role: "img" });
+      const label = el("div", { class: "srp-rowlabel" }), canvas = el("canvas", { class: "srp-cellcanvas", role: "img",
+        "aria-label": `row ${slot + 1} of ${N}: scroll it into view to read its tokens` });  // labelled in full in view
       canvas.addEventListener("mousemove", (e) => this.hover(slot, e));
       const row = el("div", { class: "srp-row", "data-slot": slot }, [label, canvas]);
       this.labels.push(label); this.rowEls.push(row); this.canvases.push(canvas);

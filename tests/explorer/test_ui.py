@@ -273,7 +273,8 @@ def test_the_cost_line_counts_the_run_and_names_what_would_fit():
         sampler, limits, small)
     sampler.rates["toy"] = Rate(1000.0, "a test")
     assert "s here (speed measured by a test)" in cost_line(sampler, limits, small)
-    assert cost_line(sampler, limits, {**small, "steps": 5}).startswith("⚠ Run would refuse this: steps = 5")
+    shown = re.sub(r"\\(.)", r"\1", cost_line(sampler, limits, {**small, "steps": 5}))  # as Markdown renders it
+    assert shown.startswith("⚠ Run would refuse this: steps = 5")
 
     big = {**small, "n_particles": 32, "gen_length": 64, "steps": 32, "block_length": 32, "best_of_n": True}
     line = cost_line(sampler, limits, big)
