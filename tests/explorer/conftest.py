@@ -1,5 +1,7 @@
-"""Traces recorded from the BigramToy denoiser, for the explorer's tests."""
+"""Traces recorded from the BigramToy denoiser, and headless chromium, for the explorer's tests."""
+import shutil
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from sampler.smc import decode
 from sampler.models.toy import BigramToy
 
 PROMPT = "the cat"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @contextmanager
@@ -41,3 +44,17 @@ def smc_trace():
 def greedy_trace():
     return record(n_particles=1)
 
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, one per test module (skips where it or Playwright is missing)."""
+    sync = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed")
+    with sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()

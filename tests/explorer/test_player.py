@@ -6,7 +6,6 @@ keyboard stepping, pause, the ★ explanation and text contrast.
 """
 import json
 import re
-import shutil
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +19,6 @@ from sampler.metrics import repeated_positions
 from sampler.trace import Trace
 from tests.explorer.conftest import record
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parents[2] / "test-output"
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
@@ -117,19 +115,6 @@ def test_player_component_is_a_static_template_watching_its_value(smc_trace):
 
 
 # ----- the exported page in chromium ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    sync = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        yield b
-        b.close()
-
-
 @pytest.fixture(scope="module")
 def page_file(tmp_path_factory, smc_trace, greedy_trace):
     path = tmp_path_factory.mktemp("export") / "run.html"

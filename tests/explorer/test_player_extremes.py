@@ -8,7 +8,6 @@ fixture). Each drawn case prints its time to first frame (page or upload → its
 """
 import functools
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from sampler.smc import decode
 from sampler.trace import StepRecord, Trace, content_id
 from tests.explorer.conftest import one_torch_thread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # bounds on open → last step drawn, wall clock on the shared 2-core box (before this file: 95 s, or never). The live
 # page's includes the upload and Gradio's own handling of the value (a structuredClone and reactive proxies over the
 # whole payload: most of the 15-40 s the 4.8 MB CLI case takes there; the player's own load is 1-2 s of it)
@@ -165,19 +163,6 @@ def test_json_in_a_script_element_escapes_markup_and_line_separators():
 
 
 # ----- in chromium -----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    sync = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        yield b
-        b.close()
-
-
 DRAWN_JS = """(t) => { const p = document.getElementById('srp-player');
   return p && (p.dataset.state === 'error' || (p.dataset.state === 'ready' && p.dataset.step === String(t))); }"""
 
