@@ -84,16 +84,13 @@ class StepInfo:
         extra = () if alt is None else (alt.commit, alt.tokens, alt.probs, alt.rank)
         packed = torch.cat([t.reshape(-1).double() for t in (
             self.committed, self.x, self.log_conf, self.log_increment, self.log_weight, self.ess, self.resampled,
-            self.flags, draw, *extra)])
+            self.flags, *extra, draw)])  # the ancestors last: their length is what remains
         if packed.is_cuda:
             self._packed = packed.to("cpu", non_blocking=True)
             self._copied = torch.cuda.Event()
             self._copied.record()
         else:
             self._packed = packed
-
-    def _draw_size(self) -> int:
-        return 0 if self.ancestor_draw is None else self.ancestor_draw.numel()
 
     def to_host(self) -> dict:
         """This step on the host, in one device→host transfer (cached): the `StepRecord` fields
@@ -108,9 +105,8 @@ class StepInfo:
                 self._copied.synchronize()
             packed = self._packed.numpy()
             alt = self.alternatives
-            extra = () if alt is None else (R * alt.tokens.shape[1], alt.tokens.numel(), alt.probs.numel())
-            bounds = [*accumulate([R * L, R * L, R * L, R, R, P, P, 2, self._draw_size(), *extra], initial=0),
-                      len(packed)]
+            extra = () if alt is None else tuple(t.numel() for t in (alt.commit, alt.tokens, alt.probs, alt.rank))
+            bounds = [*accumulate([R * L, R * L, R * L, R, R, P, P, 2, *extra], initial=0), len(packed)]
             parts = [packed[a:b] for a, b in zip(bounds, bounds[1:])]  # (np.split costs more than the rest here)
             committed, x, log_conf = (v.reshape(R, L) for v in parts[:3])
             rows, positions = np.nonzero(committed)
@@ -120,9 +116,9 @@ class StepInfo:
                 "tokens": x[rows, positions].astype(np.int64).tolist(), "log_conf": log_conf[rows, positions].tolist(),
                 "log_increment": parts[3].tolist(), "log_weight": parts[4].tolist(), "ess": parts[5].tolist(),
                 "resampled": resampled.tolist(),
-                "ancestors": parts[8].astype(np.int64).reshape(P, -1).tolist() if resampled.any() else None,
+                "ancestors": parts[-1].astype(np.int64).reshape(P, -1).tolist() if resampled.any() else None,
                 "bad_logits": bool(parts[7][0]), "masks_left": int(parts[7][1]),
-                **_alternatives_on_host(parts[9:] if extra else [], R)}
+                **_alternatives_on_host(parts[8:12] if extra else [], R)}
         return self._host
 
     @property
