@@ -92,6 +92,19 @@ def test_one_step_per_block_decodes_as_without_a_cache(models, mode):
     assert torch.equal(runs[mode].scores, runs["none"].scores)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_cached_step_forward_reads_nothing_on_the_host(models, family, monkeypatch):
+    """A step's forward with a filled cache never waits for the device: no tensor is read on the host (BD3-LM
+    takes the blocks it computes from the cache, not from `positions.max()`)."""
+    model = models[family]
+    x, block = block_start_input(model)
+    cache = model.begin_block(x, None, block, "prefix")
+    for read in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist"):
+        monkeypatch.setattr(torch.Tensor, read, lambda *_, read=read: pytest.fail(f"host read: Tensor.{read}"))
+    model.features_at(commit_some(x, block, model, 0), None, torch.arange(block.start, block.stop).expand(3, -1),
+                      cache=cache)
+
+
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
 def test_bd3lm_cache_is_exact_at_every_step_of_a_block(models, mode):
     """BD3-LM attends block-causally: the finished blocks' keys never depend on the current block, so the
