@@ -74,16 +74,6 @@ class Denoiser(ABC):
         `[B, H, L, Dh]` there; `BlockCache.filled()` then ends the filling. Models without one refuse."""
         raise ValueError(f"cache = {mode!r}: {self.name} has no KV cache; use cache = none")
 
-    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
-                    mode: str) -> BlockCache:
-        """A filled KV cache for decoding `block` of `x [B, L]`: `block_cache` and the forward that fills it
-        (features at the block's last position only). The sampler fills its cache by the block's first step
-        instead, whose forward this is."""
-        cache = self.block_cache(block, mode)
-        self.features_at(x, attention_mask, torch.full((x.shape[0], 1), block.stop - 1, device=x.device), cache)
-        cache.filled()
-        return cache
-
     def output_layer(self, features: torch.Tensor) -> torch.Tensor:
         """Logits `[..., V]` (any float dtype) from `features_at`'s output `[..., F]`."""
         return features
