@@ -3,9 +3,9 @@
 At a block's first step the model runs one full forward over `x [R, S]` and every attention layer leaves
 its keys and values `[R, H, S, Dh]` here (Fast-dLLM's refresh: the whole cache is recomputed at the start
 of each block). That forward is the first step's own: its logits are exactly the uncached ones, so the
-refresh costs no extra forward. Every later step of the block recomputes only `fresh` — `prefix`: the block and what
-follows it; `dual`: the block alone — writing those positions' new keys/values in place, and attends over
-all S positions, the rest read from the cache. The cached keys/values are those of the sequence as it was at
+refresh costs no extra forward. Every later step of the block recomputes only `fresh` — `prefix`: the
+block and what follows it; `dual`: the block alone — writing those positions' new keys/values in place,
+and attends over all S positions, the rest read from the cache. The cached keys/values are those of the sequence as it was at
 the block's start: exact for BD3-LM (block-causal: nothing before the block sees the block), an
 approximation for bidirectional models, whose earlier positions would see the block's new tokens.
 
