@@ -5,9 +5,9 @@ its keys and values `[R, H, S, Dh]` here (Fast-dLLM's refresh: the whole cache i
 of each block). That forward is the first step's own: its logits are exactly the uncached ones, so the
 refresh costs no extra forward. Every later step of the block recomputes only `fresh` — `prefix`: the
 block and what follows it; `dual`: the block alone — writing those positions' new keys/values in place,
-and attends over all S positions, the rest read from the cache. The cached keys/values are those of the sequence as it was at
-the block's start: exact for BD3-LM (block-causal: nothing before the block sees the block), an
-approximation for bidirectional models, whose earlier positions would see the block's new tokens.
+and attends over all S positions, the rest read from the cache. The cached keys/values are those of the
+sequence as it was at the block's start: exact for BD3-LM (block-causal: nothing before the block sees the
+block), an approximation for bidirectional models, whose earlier positions would see the block's new tokens.
 
 A cached row belongs to a particle: when particles resample (row r takes ancestor `rows[r]`), the cached
 rows are gathered by the same indices. `reorder` only records the permutation (no device work, no host
