@@ -38,10 +38,8 @@ class RandomDLLM(Denoiser):
                     cache: BlockCache | None = None) -> torch.Tensor:
         return self.net(x, attention_mask, positions, cache)
 
-    @torch.inference_mode()
-    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
-                    mode: str) -> BlockCache:
-        return BlockCache.fill(mode, block, lambda cache: self.net(x, attention_mask, None, cache))
+    def block_cache(self, block: slice, mode: str) -> BlockCache:
+        return BlockCache(mode, block)
 
     @torch.inference_mode()
     def logits_at(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:

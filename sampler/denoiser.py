@@ -61,18 +61,17 @@ class Denoiser(ABC):
 
         The step applies `output_layer` chunk by chunk, so its peak memory is one chunk of logits. The
         default: features are the logits and `output_layer` is the identity; an adapter with a separate
-        output layer returns its last hidden states here. `cache` (from `begin_block`, same rows as `x`):
+        output layer returns its last hidden states here. `cache` (from `block_cache`, same rows as `x`):
         recompute only `cache.fresh` and read the other positions' keys/values from it.
         """
         if cache is not None:
             raise NotImplementedError(f"{self.name} has no KV cache")
         return self.logits_at(x, attention_mask, positions)
 
-    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
-                    mode: str) -> BlockCache:
-        """A KV cache for the steps that decode `block` of `x [B, L]` (`mode`: prefix or dual, see
-        `sampler.kv_cache`): one full forward that leaves every layer's keys/values `[B, H, L, Dh]`. Steps
-        pass it to `features_at`; resampling permutes it (`BlockCache.reorder`). Models without one refuse."""
+    def block_cache(self, block: slice, mode: str) -> BlockCache:
+        """An empty KV cache for the steps that decode `block` (`mode`: prefix or dual, see `sampler.kv_cache`).
+        The next `features_at` given it runs the full forward, which leaves every layer's keys/values
+        `[B, H, L, Dh]` there; `BlockCache.filled()` then ends the filling. Models without one refuse."""
         raise ValueError(f"cache = {mode!r}: {self.name} has no KV cache; use cache = none")
 
     def output_layer(self, features: torch.Tensor) -> torch.Tensor:

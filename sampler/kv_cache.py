@@ -2,11 +2,12 @@
 
 At a block's first step the model runs one full forward over `x [R, S]` and every attention layer leaves
 its keys and values `[R, H, S, Dh]` here (Fast-dLLM's refresh: the whole cache is recomputed at the start
-of each block). Every step of the block then recomputes only `fresh` — `prefix`: the block and what
-follows it; `dual`: the block alone — writing those positions' new keys/values in place, and attends over
-all S positions, the rest read from the cache. The cached keys/values are those of the sequence as it was at
-the block's start: exact for BD3-LM (block-causal: nothing before the block sees the block), an
-approximation for bidirectional models, whose earlier positions would see the block's new tokens.
+of each block). That forward is the first step's own: its logits are exactly the uncached ones, so the
+refresh costs no extra forward. Every later step of the block recomputes only `fresh` — `prefix`: the
+block and what follows it; `dual`: the block alone — writing those positions' new keys/values in place,
+and attends over all S positions, the rest read from the cache. The cached keys/values are those of the
+sequence as it was at the block's start: exact for BD3-LM (block-causal: nothing before the block sees the
+block), an approximation for bidirectional models, whose earlier positions would see the block's new tokens.
 
 A cached row belongs to a particle: when particles resample (row r takes ancestor `rows[r]`), the cached
 rows are gathered by the same indices. `reorder` only records the permutation (no device work, no host
@@ -25,14 +26,21 @@ MODES = ("prefix", "dual")
 
 
 class BlockCache:
-    """Keys and values of every attention layer, `keys[i], values[i]: [R, H, S, Dh]`, for one block's steps.
+    """Keys and values of every attention layer, `keys[i], values[i]: [R, H, S, Dh]`, for the steps decoding
+    `block` (`mode`: prefix or dual; `lead` positions before the block are recomputed too: Dream reads
+    position i's logits from output i - 1).
 
-    `length` S: the positions the network sees; `fresh`: the positions each step recomputes; `queries`:
-    the positions the next forward computes (`slice(0, None)`, all, while the cache is being filled, then
-    `fresh`). A network given the cache computes hidden states for `queries` only: `[R, |queries|, D]`.
+    Made empty (`Denoiser.block_cache`); the next forward given it computes every position and fills it, and
+    `filled()` ends the filling. `length` S: the positions the network sees; `fresh`: the positions each later
+    step recomputes; `queries`: the positions the next forward computes (`slice(0, None)`, all, while the cache
+    is being filled, then `fresh`). A network given the cache computes hidden states for `queries` only:
+    `[R, |queries|, D]`.
     """
 
-    def __init__(self):
+    def __init__(self, mode: str, block: slice, lead: int = 0):
+        if mode not in MODES:
+            raise ValueError(f"cache = {mode!r}: must be one of none, {', '.join(MODES)}")
+        self.mode, self.block, self.lead = mode, block, lead
         self.length, self.fresh = 0, slice(0, 0)  # set once filled
         self.queries = slice(0, None)
         self.filling = True
@@ -41,19 +49,13 @@ class BlockCache:
         self._rows: torch.Tensor | None = None  # [R] pending permutation: row r takes cached row _rows[r]
         self._moved: torch.Tensor | None = None  # device bool: whether any row moved
 
-    @classmethod
-    def fill(cls, mode: str, block: slice, forward, lead: int = 0) -> "BlockCache":
-        """The cache for decoding `block`, filled by `forward(cache)`: the model's full forward over the S
-        positions it sees. `mode`: prefix or dual; `lead` positions before the block are recomputed too (Dream
-        reads position i's logits from output i - 1)."""
-        if mode not in MODES:
-            raise ValueError(f"cache = {mode!r}: must be one of none, {', '.join(MODES)}")
-        cache = cls()
-        forward(cache)
-        cache.length = cache.keys[0].shape[2]
-        cache.fresh = slice(max(0, block.start - lead), block.stop if mode == "dual" else cache.length)
-        cache.queries, cache.filling = cache.fresh, False
-        return cache
+    def filled(self) -> None:
+        """The forward that filled the cache is over: later forwards compute `fresh` only. Idempotent."""
+        if self.filling:
+            self.length = self.keys[0].shape[2]
+            start = max(0, self.block.start - self.lead)
+            self.fresh = slice(start, self.block.stop if self.mode == "dual" else self.length)
+            self.queries, self.filling = self.fresh, False
 
     def update(self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int, **_) -> tuple[torch.Tensor, torch.Tensor]:
         """A layer's new `keys, values [R, H, |queries|, Dh]` -> its keys and values `[R, H, S, Dh]` over all

@@ -195,6 +195,8 @@ def propose(model: Denoiser, x: torch.Tensor, attention_mask: torch.Tensor | Non
     proposal's top-k alternatives at every candidate (else None)."""
     R, m = positions.shape
     features = model.features_at(x, attention_mask, positions, cache=cache).flatten(0, 1)  # [R·m, F]
+    if cache is not None:
+        cache.filled()  # a block's first forward filled it: later steps compute only its `fresh` positions
     known = (x != model.mask_id) if attention_mask is None else (x != model.mask_id) & attention_mask
     present = present_tokens(x, known, model.vocab_size) if cfg.repetition_penalty > 1 else None
     rows = max(1, CHUNK_ELEMENTS.get(x.device.type, 1 << 24) // model.vocab_size)
@@ -400,8 +402,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         if n_steps <= resume_after:  # a branch: the parent ran this step; follow its schedule
             finished_block = plan.block if start.finished_block(n_steps) else finished_block
             continue
-        if cfg.cache != "none" and plan.block != cached_block:  # a new block: recompute the whole cache
-            cache, cached_block = model.begin_block(state.x, attention_mask, plan.block_slice, cfg.cache), plan.block
+        if cfg.cache != "none" and plan.block != cached_block:  # a new block: this step's forward fills a new cache
+            cache, cached_block = model.block_cache(plan.block_slice, cfg.cache), plan.block
         state, info = step(model, state, plan, cfg, streams.at(plan.step), attention_mask, cache)
         info.start_copy()
         if overlap:

@@ -61,10 +61,8 @@ class AustenDenoiser(Denoiser):
         """Last hidden states `[B, m, d]` at `positions [B, m]`; the last layer runs only there."""
         return self.net(x.to(self.device), attention_mask, positions.to(self.device), cache)
 
-    @torch.inference_mode()
-    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
-                    mode: str) -> BlockCache:
-        return BlockCache.fill(mode, block, lambda cache: self.net(x.to(self.device), attention_mask, None, cache))
+    def block_cache(self, block: slice, mode: str) -> BlockCache:
+        return BlockCache(mode, block)
 
     @torch.inference_mode()
     def output_layer(self, features: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,7 @@ class DreamDenoiser(HubDenoiser):
         config = qwen2_config(cfg, source)
         return BidirectionalDecoder(config, Qwen2DecoderLayer, Qwen2RMSNorm, Qwen2RotaryEmbedding, config.vocab_size)
 
-    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int,
+    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache=None) -> torch.Tensor:
-        positions = None if attention_mask is None else (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        return self.net.hidden(x, attention_mask, positions, cache)
+        position_ids = None if attention_mask is None else (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.net.hidden(x, attention_mask, position_ids, cache)

@@ -99,9 +99,10 @@ class HubDenoiser(Denoiser):
     def has_chat_template(self) -> bool:
         return bool(self.tokenizer.chat_template)
 
-    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int,
+    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache: BlockCache | None = None) -> torch.Tensor:
-        """Hidden states `[B, L', D]` of at least the first `needed` positions; with `cache`, of `cache.queries`."""
+        """Hidden states `[B, L', D]` of at least the positions up to the largest of `positions [B, m]` (no host
+        read of them here); with `cache`, of `cache.queries`."""
         return self.net.hidden(x, attention_mask, cache=cache)
 
     def _finish(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -113,7 +114,7 @@ class HubDenoiser(Denoiser):
                   cache: BlockCache | None = None) -> torch.Tensor:
         """Final hidden states `[B, m, D]` feeding the predictions at `positions [B, m]` (absolute indices)."""
         x, positions = x.to(self.device), positions.to(self.device)
-        hidden = self._hidden(x, self._mask(attention_mask), int(positions.max()) + 1, cache)
+        hidden = self._hidden(x, self._mask(attention_mask), positions, cache)
         first = 0 if cache is None else cache.queries.start  # hidden holds positions first, first + 1, ...
         source = (positions - self.logit_shift - first).clamp(min=0)
         return hidden.gather(1, source[..., None].expand(-1, -1, hidden.shape[-1]))
@@ -121,11 +122,8 @@ class HubDenoiser(Denoiser):
     def _mask(self, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         return None if attention_mask is None else attention_mask.to(self.device, torch.bool)
 
-    @torch.no_grad()
-    def begin_block(self, x: torch.Tensor, attention_mask: torch.Tensor | None, block: slice,
-                    mode: str) -> BlockCache:
-        x, mask = x.to(self.device), self._mask(attention_mask)
-        return BlockCache.fill(mode, block, lambda cache: self._hidden(x, mask, block.stop, cache), self.logit_shift)
+    def block_cache(self, block: slice, mode: str) -> BlockCache:
+        return BlockCache(mode, block, self.logit_shift)
 
     @torch.no_grad()
     def _head(self, features: torch.Tensor) -> torch.Tensor:

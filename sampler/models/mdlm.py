@@ -65,7 +65,7 @@ class MDLMDenoiser(HubDenoiser):
                                  "Load it with the tokenizer it was trained with (tokenizer=...).")
         return mask_id
 
-    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int,
+    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache=None) -> torch.Tensor:
         if attention_mask is not None and not bool(attention_mask.all()):
             raise ValueError(f"{self.name} takes no attention mask: batch prompts of equal length")
@@ -97,10 +97,12 @@ class BD3LMDenoiser(MDLMDenoiser):
         ids = super().encode(text, chat)
         return [self.tokenizer.bos_token_id] * (-len(ids) % self.required_block_length) + ids
 
-    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, needed: int,
+    def _hidden(self, x: torch.Tensor, attention_mask: torch.Tensor | None, positions: torch.Tensor,
                 cache=None) -> torch.Tensor:
-        """Only the blocks up to the one holding position `needed - 1`: later blocks are invisible to them (so
-        its prefix cache, and its dual cache, which has no suffix to hold, are exact)."""
+        """Only the blocks up to the one holding the largest of `positions`, or `cache.block`'s last position
+        (known on the host: no synchronisation): later blocks are invisible to them (so its prefix cache, and its
+        dual cache, which has no suffix to hold, are exact)."""
+        needed = cache.block.stop if cache is not None else int(positions.max()) + 1
         end = min(x.shape[1], math.ceil(needed / self.required_block_length) * self.required_block_length)
-        return super()._hidden(x[:, :end], None if attention_mask is None else attention_mask[:, :end], needed,
+        return super()._hidden(x[:, :end], None if attention_mask is None else attention_mask[:, :end], positions,
                                cache)

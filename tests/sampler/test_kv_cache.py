@@ -40,6 +40,14 @@ def block_start_input(model, rows: int = 3, gen: int = 16, seed: int = 0):
     return x, block
 
 
+def begin_block(model, x, block, mode):
+    """A filled cache for decoding `block` of `x`, as a block's first step leaves it."""
+    cache = model.block_cache(block, mode)
+    model.features_at(x, None, torch.full((x.shape[0], 1), block.stop - 1), cache=cache)
+    cache.filled()
+    return cache
+
+
 def logits(model, x, block, cache=None):
     positions = torch.arange(block.start, block.stop).expand(x.shape[0], -1)
     out = model.output_layer(model.features_at(x, None, positions, cache=cache)).float()
@@ -62,8 +70,47 @@ def test_a_fresh_cache_gives_the_uncached_logits(models, family, mode):
     """At a block's first step nothing has changed since the cache was filled: same logits as without it."""
     model = models[family]
     x, block = block_start_input(model)
-    cache = model.begin_block(x, None, block, mode)
+    cache = begin_block(model, x, block, mode)
     torch.testing.assert_close(logits(model, x, block, cache), logits(model, x, block), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("mode", ["prefix", "dual"])
+def test_the_forward_that_fills_a_cache_is_the_uncached_forward(models, family, mode):
+    """A block's first step fills the cache with its own forward: its features are the uncached ones, bit for
+    bit, so the refresh costs no second forward and changes nothing at that step."""
+    model = models[family]
+    x, block = block_start_input(model)
+    positions = torch.arange(block.start, block.stop).expand(x.shape[0], -1)
+    cache = model.block_cache(block, mode)
+    filled = model.features_at(x, None, positions, cache=cache)
+    cache.filled()
+    assert torch.equal(filled, model.features_at(x, None, positions))
+    assert cache.length == len(cache.keys[0][0, 0]) and not cache.filling
+
+
+@pytest.mark.parametrize("mode", ["prefix", "dual"])
+def test_one_step_per_block_decodes_as_without_a_cache(models, mode):
+    """With one step per block every step is a block's first, whose forward is the uncached one: the cached run
+    is the uncached run exactly (texts and weights), resampling included."""
+    base = SamplerConfig(prompts=("Emma said",), gen_length=16, steps=2, block_length=8, n_particles=4,
+                         ess_threshold=1.0, seed=3)
+    runs = {c: decode(models["austen"], base.replace(cache=c), record=False) for c in ("none", mode)}
+    assert runs[mode].texts == runs["none"].texts
+    assert torch.equal(runs[mode].scores, runs["none"].scores)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_cached_step_forward_reads_nothing_on_the_host(models, family, monkeypatch):
+    """A step's forward with a filled cache never waits for the device: no tensor is read on the host (BD3-LM
+    takes the blocks it computes from the cache, not from `positions.max()`)."""
+    model = models[family]
+    x, block = block_start_input(model)
+    cache = begin_block(model, x, block, "prefix")
+    for read in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist"):
+        monkeypatch.setattr(torch.Tensor, read, lambda *_, read=read: pytest.fail(f"host read: Tensor.{read}"))
+    model.features_at(commit_some(x, block, model, 0), None, torch.arange(block.start, block.stop).expand(3, -1),
+                      cache=cache)
 
 
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
@@ -72,7 +119,7 @@ def test_bd3lm_cache_is_exact_at_every_step_of_a_block(models, mode):
     cached logits equal the uncached ones as the block fills in (float32, atol 1e-5)."""
     model = models["bd3lm"]
     x, block = block_start_input(model)
-    cache = model.begin_block(x, None, block, mode)
+    cache = begin_block(model, x, block, mode)
     for seed in range(3):
         x = commit_some(x, block, model, seed)
         torch.testing.assert_close(logits(model, x, block, cache), logits(model, x, block), atol=1e-5, rtol=0)
@@ -84,7 +131,7 @@ def test_bidirectional_cache_is_an_approximation(models, family):
     drift from the exact ones (which is why `cache` defaults to none)."""
     model = models[family]
     x, block = block_start_input(model)
-    cache = model.begin_block(x, None, block, "prefix")
+    cache = begin_block(model, x, block, "prefix")
     x = commit_some(x, block, model, 0)
     assert not torch.allclose(logits(model, x, block, cache), logits(model, x, block), atol=1e-4)
 
@@ -93,10 +140,10 @@ def test_dual_recomputes_only_the_block(models):
     """dual: the forward computes the block's positions only; prefix: the block and everything after it."""
     model = models["llada"]
     x, block = block_start_input(model)
-    assert model.begin_block(x, None, block, "dual").fresh == block
-    assert model.begin_block(x, None, block, "prefix").fresh == slice(block.start, x.shape[1])
+    assert begin_block(model, x, block, "dual").fresh == block
+    assert begin_block(model, x, block, "prefix").fresh == slice(block.start, x.shape[1])
     # Dream reads position i's logits from output i - 1: one more position before the block
-    assert models["dream"].begin_block(x, None, block, "dual").fresh == slice(block.start - 1, block.stop)
+    assert begin_block(models["dream"], x, block, "dual").fresh == slice(block.start - 1, block.stop)
 
 
 def follow(cache: BlockCache, rows: list[int]):
@@ -112,13 +159,13 @@ def test_reordered_cache_equals_a_cache_of_the_gathered_sequences(models, family
     computed from the ancestors' sequences."""
     model = models[family]
     x, block = block_start_input(model, rows=4)
-    cache, untouched = model.begin_block(x, None, block, mode), model.begin_block(x, None, block, mode)
+    cache, untouched = begin_block(model, x, block, mode), begin_block(model, x, block, mode)
     before = [k.data_ptr() for k in cache.keys]
     follow(cache, [2, 2, 0, 3])
     follow(cache, [1, 0, 0, 3])  # row r now holds [2, 2, 0, 3][[1, 0, 0, 3][r]] = [2, 2, 2, 3]
     cache.settle()
     ancestors = [2, 2, 2, 3]
-    fresh = model.begin_block(x[ancestors], None, block, mode)
+    fresh = begin_block(model, x[ancestors], block, mode)
     kept = [i for i in range(cache.length) if not cache.fresh.start <= i < cache.fresh.stop]
     for mine, old, theirs in zip(cache.keys + cache.values, untouched.keys + untouched.values,
                                  fresh.keys + fresh.values):
@@ -128,9 +175,10 @@ def test_reordered_cache_equals_a_cache_of_the_gathered_sequences(models, family
 
 
 def test_a_permutation_is_applied_only_when_a_prompt_resampled():
-    cache = BlockCache()
+    cache = BlockCache("dual", slice(2, 3))
     cache.keys, cache.values = [torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 3, 1).clone()], [torch.zeros(4, 1, 3, 1)]
-    cache.length, cache.fresh, cache.filling = 3, slice(2, 3), False
+    cache.filled()
+    assert (cache.length, cache.fresh) == (3, slice(2, 3))
     cache.reorder(torch.tensor([3, 3, 3, 3]), torch.tensor(False))  # identity in truth; the flag says so
     cache.settle()
     assert cache.keys[0][:, 0, 0, 0].tolist() == [0, 1, 2, 3]
@@ -147,14 +195,17 @@ def test_cache_rows_follow_resampling_in_decode(models, family, monkeypatch):
     ancestors (BD3-LM: equal to a cache of the current sequences, which its exactness implies)."""
     model = models[family]
     made, checked, moved = [], [], []
-    begin = model.begin_block
+    block_cache = model.block_cache
 
-    def begin_block(x, attention_mask, block, mode):
-        made.append((begin(x, attention_mask, block, mode), x.clone(), block, torch.arange(x.shape[0])))
+    def new_cache(block, mode):
+        made.append((block_cache(block, mode), None, block, None))
         return made[-1][0]
 
     def observe(info):
         cache, x_start, block, lineage = made[-1]
+        if x_start is None:  # the block's first step: its forward filled the cache from the sequences before it
+            x_start, lineage = info.x.masked_fill(info.committed, model.mask_id), torch.arange(info.x.shape[0])
+            made[-1] = (cache, x_start, block, lineage)
         if info.ancestor_draw is None:
             return
         rows = (info.ancestor_draw + 4 * torch.arange(info.ancestor_draw.shape[0])[:, None]).flatten()
@@ -165,13 +216,14 @@ def test_cache_rows_follow_resampling_in_decode(models, family, monkeypatch):
         source = info.state.x.clone() if family == "bd3lm" else x_start[lineage[rows]]
         if family == "bd3lm":
             source[:, block] = model.mask_id
-        fresh = begin(source, None, block, "prefix")
+        fresh = begin_block(model, source, block, "prefix")
+        made.pop()  # that cache came through `new_cache` too: not the run's
         moved.append(not torch.equal(x_start[:, :block.start], x_start[lineage[rows], :block.start]))
         for mine, theirs in zip(cache.keys, fresh.keys):
             torch.testing.assert_close(mine[:, :, :block.start], theirs[:, :, :block.start], atol=1e-6, rtol=0)
         checked.append(info.step)
 
-    monkeypatch.setattr(model, "begin_block", begin_block)
+    monkeypatch.setattr(model, "block_cache", new_cache)
     cfg = SamplerConfig(prompts=("the cat sat on",) if family == "bd3lm" else ("Emma said",), gen_length=16,
                         steps=16, block_length=8, n_particles=4, ess_threshold=1.0, cache="prefix", seed=2)
     decode(model, cfg, observers=(observe,), record=False)
