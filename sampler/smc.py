@@ -350,7 +350,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         cfg = cfg.replace(chat_template=bool(model.chat_default))
     if cfg.top_k_alternatives > model.vocab_size:  # and the number of alternatives a small vocabulary allows
         cfg = cfg.replace(top_k_alternatives=model.vocab_size)
-    if start is not None:
+    if start is not None:  # a branch: N' ≥ N particles, the copies drawn by weight (`BranchStart.grow`)
+        start = start.grow(N, cfg.resampling, cfg.seed)
         check_start(start, cfg, model.name)
     prompt_ids = [model.encode(p, chat=cfg.chat_template) for p in cfg.prompts]
     cfg.check_model(model.max_length, [len(p) for p in prompt_ids], model.required_block_length)
