@@ -7,13 +7,13 @@
 The branch continues the particles `trace.state_at(t)` rebuilds — tokens, masks, log-confidences and the
 log-weights after step t's resampling — from the schedule position after step t. Its trace is a whole run: the
 parent's first t steps copied, then its own, and `parent = {"run_id", "step": t}`, so a branch of a branch stays
-traceable.
+traceable. Random numbers come from per-prompt, per-step streams (`sampler.streams`), so a branch with the
+parent's settings redraws exactly what the parent drew: it reproduces the rest of the run, step for step.
 
 A branch may run N' ≥ N particles (`n_particles`): `BranchStart.grow` keeps the parent's N rows of each prompt and
 adds N' − N copies drawn by the normalised weights after step t with the branch's resampling scheme, from the
 "growth" stream (`sampler.streams`: the same seed gives the same branch). Its trace lifts the parent's steps to N'
-rows (`Trace.grown_steps`) and records `parent.n_particles = N`. Random numbers come from per-prompt, per-step streams (`sampler.streams`), so a branch with the
-parent's settings redraws exactly what the parent drew: it reproduces the rest of the run, step for step.
+rows (`Trace.grown_steps`) and records `parent.n_particles = N`.
 """
 import math
 from dataclasses import asdict, dataclass, fields
