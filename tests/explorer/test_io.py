@@ -88,3 +88,20 @@ def test_loading_is_all_or_nothing_and_checks_the_limit(smc_trace, greedy_trace,
     with pytest.raises(ValueError, match=f"{cost:,} cell-steps to replay"):
         io.load_traces([good], Limits(max_trace_cost=cost - 1))
     assert io.load_traces([good], Limits(max_trace_cost=cost))[0]["sr-smc"] == smc_trace
+
+
+def test_a_grown_branch_loads_and_fits_the_player(smc_trace, tmp_path):
+    """A branch that grew from N = 4 to 7 particles: its file loads, its payload carries 7 rows at every frame (the
+    prefix lifted) and the parent's N, and the drawing budget counts the 7."""
+    from sampler.branch import BranchStart, branch_config
+    from sampler.models.toy import BigramToy
+    from sampler.smc import decode
+
+    t = smc_trace.n_steps // 2
+    branch = decode(BigramToy(), branch_config(smc_trace, n_particles=7), start=BranchStart.at(smc_trace, t)).trace
+    traces, _ = io.load_traces([branch.save(tmp_path / "grown.json")])
+    run = payload(traces)["runs"]["sr-smc"]
+    assert run["what_if"]["branch"] == {"parent": smc_trace.run_id, "step": t, "n_particles": 4}
+    assert all(len(s["log_weight"]) == 7 for s in run["steps"]) and len(run["final"]["texts"][0]) == 7
+    have = Limits().draw_cost(traces)
+    assert have["particles"] == 7 and have["nodes"] == (branch.n_steps + 1) * 7
