@@ -84,7 +84,8 @@ class BranchStart:
         log_w = torch.as_tensor(self.log_weight, dtype=torch.float64).view(P, N)
         streams = RandomStreams.for_prompts(seed, self.parent.prompt_ids, "cpu").at(self.step)
         copies = resample(normalise(log_w), scheme, streams.uniform("growth", (M,), torch.float64).view(P, M)).numpy()
-        mean_log_w = (torch.logsumexp(log_w, dim=1) - math.log(N)).numpy()  # [P] log(S/N)
+        # [P] log(S/N), a float32 value as `decode` carries it (so the trace's state at t is the start, exactly)
+        mean_log_w = (torch.logsumexp(log_w, dim=1) - math.log(N)).float().double().numpy()
         rows = (np.arange(P)[:, None] * N + copies).ravel()
 
         def with_copies(values: np.ndarray, added: np.ndarray) -> np.ndarray:
@@ -174,6 +175,3 @@ def check_start(start: BranchStart, cfg: SamplerConfig, model_name: str) -> None
         raise ValueError(f"model {model_name!r}: the run was decoded by {parent.model!r}; a branch continues its token "
                          "ids with the same model")
     refuse_fixed(parent_config(parent), cfg)
-    if start.n_particles != cfg.n_particles:
-        raise ValueError(f"n_particles = {cfg.n_particles}: the start holds {start.n_particles} particles per prompt "
-                         "(decode grows a start `BranchStart.at` gives)")

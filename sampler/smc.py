@@ -337,7 +337,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
 
     `start` branches a recorded run (`sampler.branch`): decoding continues from its particles after step t with
-    `cfg` (ValueError if `cfg` changes what cannot change mid-run); the trace holds the parent's steps 1..t first.
+    `cfg` (ValueError if `cfg` changes what cannot change mid-run; N' > N particles grow the start by weight,
+    `BranchStart.grow`); the trace holds the parent's steps 1..t first (lifted to N' rows).
 
     One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses). `on_trace`, if given
     (with `record`), gets the trace being recorded before the first step: it grows by one `StepRecord` per

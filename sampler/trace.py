@@ -12,7 +12,7 @@ is the state after step t committed and (maybe) resampled.
 Schema 2 adds, per commit, the proposal's top-k alternatives (`alt_tokens`, `alt_probs`, k per
 commit, most likely first) and the committed token's rank (`ranks`, 1 = most likely), k =
 `config.top_k_alternatives` (null when 0); and per trace a `run_id` and the `parent` run a branch
-started from. Schema 1 files still load (alternatives "not recorded", run_id computed on load).
+started from (with the parent's `n_particles` when the branch grew to more: `Trace.grown_steps`). Schema 1 files still load (alternatives "not recorded", run_id computed on load).
 
 File format: JSON with `schema_version`. `validate_dict` is the one validator: `Trace.load`,
 `Trace.from_dict` and `Trace.validate` run it before anything is built, and every failure is
@@ -86,7 +86,8 @@ class Trace:
     final: dict = field(default_factory=dict)  # chosen [P], scores [P][N], texts [P][N]
     stats: dict = field(default_factory=dict)  # wall_time_s, forwards, n_steps (timing varies run to run)
     run_id: str = ""  # `content_id` of the finished run ("" while it records)
-    parent: dict | None = None  # a branch's origin: {"run_id": the parent's, "step": t it started after}
+    parent: dict | None = None  # a branch's origin: {"run_id": the parent's, "step": t it started after, and
+    # "n_particles": the parent's N where the branch grew to more}
     schema_version: int = SCHEMA_VERSION
 
     # ----- shape -------------------------------------------------------------------

@@ -137,7 +137,9 @@ def test_a_grown_branch_keeps_the_parents_rows_and_its_trace_replays_the_grown_s
         at_t = b.state_at(t)  # the lifted prefix replays to the grown start: tokens, confidences, weights
         np.testing.assert_array_equal(at_t.tokens, start.tokens)
         np.testing.assert_array_equal(np.nan_to_num(at_t.log_conf), start.log_conf)
-        np.testing.assert_allclose(at_t.log_weight, start.log_weight, rtol=1e-6)
+        np.testing.assert_array_equal(at_t.log_weight, start.log_weight)
+        after = b.steps[t]  # the branch's own first step continued from those weights
+        np.testing.assert_allclose(np.subtract(after.log_weight, after.log_increment), start.log_weight, atol=1e-5)
         for s in range(t + 1):  # every earlier frame: the parent's rows as the parent shows them
             np.testing.assert_array_equal(b.state_at(s).tokens[originals], trace.state_at(s).tokens)
         assert resolve_parent(b, [trace]) is trace
