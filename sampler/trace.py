@@ -12,7 +12,8 @@ is the state after step t committed and (maybe) resampled.
 Schema 2 adds, per commit, the proposal's top-k alternatives (`alt_tokens`, `alt_probs`, k per
 commit, most likely first) and the committed token's rank (`ranks`, 1 = most likely), k =
 `config.top_k_alternatives` (null when 0); and per trace a `run_id` and the `parent` run a branch
-started from (with the parent's `n_particles` when the branch grew to more: `Trace.grown_steps`). Schema 1 files still load (alternatives "not recorded", run_id computed on load).
+started from (with the parent's `n_particles` when the branch grew to more: `Trace.grown_steps`).
+Schema 1 files still load (alternatives "not recorded", run_id computed on load).
 
 File format: JSON with `schema_version`. `validate_dict` is the one validator: `Trace.load`,
 `Trace.from_dict` and `Trace.validate` run it before anything is built, and every failure is
