@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from explorer.limits import Limits, cost
+from explorer.limits import Limits
 from explorer.payload import payload
 from explorer.request import RunRequest
 from explorer.runs import LABELS, role_of
@@ -297,10 +297,7 @@ def branch_run(models: dict[str, Denoiser], limits: Limits, trace_json: str, ste
         cfg = branch_config(trace, **{**changes, "device": DEVICE})
     except TypeError as e:  # an unknown setting or a value of the wrong type
         raise ValueError(f"settings {sorted(changes)}: {e}") from None
-    estimate = cost(trace.n_rows, cfg.planned_steps - step, trace.length)
-    if estimate > limits.max_cost:
-        raise ValueError(f"this branch would cost {estimate:,} cell-steps (rows × steps left × sequence length); "
-                         f"this app allows {limits.max_cost:,}")
+    limits.check_branch(trace, cfg, step)
     return decode(models[trace.model], cfg, start=start).trace
 
 

@@ -117,6 +117,24 @@ class Limits:
                 "Lower N, steps or gen length, or turn best-of-N off; on a machine with a GPU start the app "
                 f"with --max-cost {estimate}")
 
+    def check_branch(self, trace, cfg, step: int) -> None:
+        """Raise ValueError when a branch of `trace` after `step` with settings `cfg` (N' ≥ N particles: a grown
+        branch decodes and records N' rows) is over `max_particles`, the drawing budget or `max_cost`."""
+        if cfg.n_particles > self.max_particles:
+            raise ValueError(f"particles N' = {cfg.n_particles}: this app allows at most {self.max_particles} "
+                             "(start it with --max-particles to allow more)")
+        rows = len(cfg.prompts) * cfg.n_particles
+        frames, generated = trace.n_steps + 1, trace.length - trace.prompt_width
+        nodes = frames * cfg.n_particles
+        if nodes * generated > self.max_draw_cells or nodes > self.max_draw_nodes:
+            raise ValueError(f"particles N' = {cfg.n_particles}: the branch would be too large to draw in the browser "
+                             f"({frames} frames × {cfg.n_particles} particles × {generated} positions); the player "
+                             f"draws at most {self.max_draw_cells:,} cells and {self.max_draw_nodes:,} nodes")
+        estimate = cost(rows, cfg.planned_steps - step, trace.length)
+        if estimate > self.max_cost:
+            raise ValueError(f"this branch would cost {estimate:,} cell-steps (rows × steps left × sequence length, "
+                             f"N' = {cfg.n_particles} particles); this app allows {self.max_cost:,}")
+
     def trace_cost(self, traces) -> int:
         """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length, plus
         `ALTERNATIVE_CELLS` per recorded alternative (rows × generated positions × k)."""

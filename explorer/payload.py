@@ -35,11 +35,13 @@ def what_if(trace: Trace) -> dict:
     """What the hover panel and the compare view read besides the steps: `alternatives` = k recorded per commit
     (0: none, or "not recorded" for a schema 1 file: `alternatives_recorded`); each step's `alt_tokens`,
     `alt_probs` (flat, k per commit, in the order of its `tokens`) and `ranks` come with the trace dict.
-    `branch`: None, or the run this one branched from and the step after which it did (the shared prefix)."""
+    `branch`: None, or the run this one branched from, the step after which it did (the shared prefix) and the
+    parent's N (`n_particles`: fewer than this run's when the branch grew; the prefix's rows ≥ it are copies)."""
     parent = trace.parent
     return {"run_id": trace.run_id, "alternatives": trace.alternatives_k,
             "alternatives_recorded": "top_k_alternatives" in trace.config,
-            "branch": None if parent is None else {"parent": parent["run_id"], "step": parent["step"]}}
+            "branch": None if parent is None else {"parent": parent["run_id"], "step": parent["step"],
+                                                   "n_particles": parent.get("n_particles", trace.n_particles)}}
 
 
 def run_payload(trace: Trace, role: str) -> dict:

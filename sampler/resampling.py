@@ -1,10 +1,10 @@
 """Effective sample size and resampling schemes, batched over prompt groups.
 
-All functions take weights as `[P, N]` (P prompt groups of N particles) and return
-ancestor indices `[P, N]` within each group, in the order the scheme draws them
-(never re-sorted). Each scheme is a function of the weights and N uniforms per group (`u [P, N]`), so the
-caller decides where the randomness comes from (the sampler: one stream per prompt, `sampler.streams`).
-Every scheme is unbiased: E[offspring of i] = N·w̄_i.
+All functions take weights as `[P, N]` (P prompt groups of N particles) and M uniforms per group (`u [P, M]`)
+and return M ancestor indices `[P, M]` within each group, in the order the scheme draws them (never re-sorted).
+Resampling draws M = N; a branch that grows its population draws the M extra particles (`sampler.branch`).
+The caller decides where the randomness comes from (the sampler: one stream per prompt, `sampler.streams`).
+Every scheme is unbiased: E[offspring of i] = M·w̄_i.
 """
 import torch
 
@@ -49,40 +49,40 @@ def _invert_cdf(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 def multinomial(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """N i.i.d. draws from w̄ (the reference code's scheme), one uniform each: u_i = U_i."""
+    """M i.i.d. draws from w̄ (the reference code's scheme), one uniform each: u_i = U_i."""
     return _invert_cdf(weights, u)
 
 
 def systematic(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """One uniform per group (the first), N evenly spaced points: u_i = (U + i) / N (float64)."""
-    N = weights.shape[-1]
-    return _invert_cdf(weights, (u[:, :1] + torch.arange(N, device=weights.device)) / N)
+    """One uniform per group (the first), M evenly spaced points: u_i = (U + i) / M (float64)."""
+    M = u.shape[-1]
+    return _invert_cdf(weights, (u[:, :1] + torch.arange(M, device=weights.device)) / M)
 
 
 def stratified(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """One uniform per stratum: u_i = (U_i + i) / N (float64)."""
-    N = weights.shape[-1]
-    return _invert_cdf(weights, (u + torch.arange(N, device=weights.device)) / N)
+    """One uniform per stratum: u_i = (U_i + i) / M (float64)."""
+    M = u.shape[-1]
+    return _invert_cdf(weights, (u + torch.arange(M, device=weights.device)) / M)
 
 
 def residual(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """floor(N·w̄_i) copies of each i, then i.i.d. draws from the residuals (inverse CDF) for the rest."""
-    P, N = weights.shape
-    copies = torch.floor(N * weights).long()  # [P, N]
-    n_rest = N - copies.sum(-1)  # [P]
-    rest = N * weights - copies
+    """floor(M·w̄_i) copies of each i, then i.i.d. draws from the residuals (inverse CDF) for the rest."""
+    (P, N), M = weights.shape, u.shape[-1]
+    copies = torch.floor(M * weights).long()  # [P, N]
+    n_rest = M - copies.sum(-1)  # [P]
+    rest = M * weights - copies
     rest = torch.where(n_rest[:, None] > 0, rest, torch.ones_like(rest))  # any valid pmf if nothing is left
     draws = _invert_cdf(rest, u)  # use the first n_rest of each row
-    used = torch.arange(N, device=weights.device)[None, :] < n_rest[:, None]
+    used = torch.arange(M, device=weights.device)[None, :] < n_rest[:, None]
     counts = copies.scatter_add(1, draws, used.long())
     flat = torch.repeat_interleave(torch.arange(P * N, device=weights.device), counts.flatten())
-    return flat.view(P, N) % N
+    return flat.view(P, M) % N
 
 
 SCHEMES = {"multinomial": multinomial, "systematic": systematic, "stratified": stratified, "residual": residual}
 
 
 def resample(weights: torch.Tensor, scheme: str, u: torch.Tensor) -> torch.Tensor:
-    """Ancestor indices `[P, N]` drawn from normalised weights `[P, N]` with the uniforms `u [P, N]` (float64,
-    in [0, 1); the randomness of every scheme, see `sampler.streams`)."""
+    """Ancestor indices `[P, M]` drawn from normalised weights `[P, N]` with the uniforms `u [P, M]` (float64,
+    in [0, 1); the randomness of every scheme, see `sampler.streams`). Resampling passes M = N."""
     return SCHEMES[scheme](weights, u.double())

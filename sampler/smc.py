@@ -339,7 +339,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
     """Run greedy / best-of-N / SR-SMC as `cfg` says and return the result (with a trace if `record`).
 
     `start` branches a recorded run (`sampler.branch`): decoding continues from its particles after step t with
-    `cfg` (ValueError if `cfg` changes what cannot change mid-run); the trace holds the parent's steps 1..t first.
+    `cfg` (ValueError if `cfg` changes what cannot change mid-run; N' > N particles grow the start by weight,
+    `BranchStart.grow`); the trace holds the parent's steps 1..t first (lifted to N' rows).
 
     One host synchronisation per step (`StepInfo.to_host`, which the recorder reuses). `on_trace`, if given
     (with `record`), gets the trace being recorded before the first step: it grows by one `StepRecord` per
@@ -352,7 +353,8 @@ def decode(model: Denoiser, cfg: SamplerConfig, observers: tuple[Callable[[StepI
         cfg = cfg.replace(chat_template=bool(model.chat_default))
     if cfg.top_k_alternatives > model.vocab_size:  # and the number of alternatives a small vocabulary allows
         cfg = cfg.replace(top_k_alternatives=model.vocab_size)
-    if start is not None:
+    if start is not None:  # a branch: N' ≥ N particles, the copies drawn by weight (`BranchStart.grow`)
+        start = start.grow(N, cfg.resampling, cfg.seed)
         check_start(start, cfg, model.name)
     prompt_ids = [model.encode(p, chat=cfg.chat_template) for p in cfg.prompts]
     cfg.check_model(model.max_length, [len(p) for p in prompt_ids], model.required_block_length)

@@ -15,6 +15,8 @@ Purposes (each its own stream, so that whether one draw happens never shifts ano
     candidates  [N, m] float32: the inverse-CDF uniform of each particle's candidate positions (`draw_candidates`)
     policy      [N, Lb] float32: the random unmasking policy's scores (`select_commits`)
     resampling  [N] float64: the resampling positions (`sampler.resampling`; systematic reads the first)
+    growth      [N' - N] float64: a branch that grows to N' particles draws its copies with these, at its branch
+                step t (`sampler.branch.BranchStart.grow`)
 
 The numbers are drawn on the CPU (Mersenne Twister) whatever the device, then copied to it in one transfer per
 draw: the same seed gives the same uniforms on a CPU and a GPU. A step's draws are O(P·N·block) numbers, not
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 MASK64 = (1 << 64) - 1
-PURPOSES = {"candidates": 1, "policy": 2, "resampling": 3}
+PURPOSES = {"candidates": 1, "policy": 2, "resampling": 3, "growth": 4}
 
 
 def mix(z: int) -> int:

@@ -12,7 +12,8 @@ is the state after step t committed and (maybe) resampled.
 Schema 2 adds, per commit, the proposal's top-k alternatives (`alt_tokens`, `alt_probs`, k per
 commit, most likely first) and the committed token's rank (`ranks`, 1 = most likely), k =
 `config.top_k_alternatives` (null when 0); and per trace a `run_id` and the `parent` run a branch
-started from. Schema 1 files still load (alternatives "not recorded", run_id computed on load).
+started from (with the parent's `n_particles` when the branch grew to more: `Trace.grown_steps`).
+Schema 1 files still load (alternatives "not recorded", run_id computed on load).
 
 File format: JSON with `schema_version`. `validate_dict` is the one validator: `Trace.load`,
 `Trace.from_dict` and `Trace.validate` run it before anything is built, and every failure is
@@ -86,7 +87,8 @@ class Trace:
     final: dict = field(default_factory=dict)  # chosen [P], scores [P][N], texts [P][N]
     stats: dict = field(default_factory=dict)  # wall_time_s, forwards, n_steps (timing varies run to run)
     run_id: str = ""  # `content_id` of the finished run ("" while it records)
-    parent: dict | None = None  # a branch's origin: {"run_id": the parent's, "step": t it started after}
+    parent: dict | None = None  # a branch's origin: {"run_id": the parent's, "step": t it started after, and
+    # "n_particles": the parent's N where the branch grew to more}
     schema_version: int = SCHEMA_VERSION
 
     # ----- shape -------------------------------------------------------------------
@@ -158,6 +160,63 @@ class Trace:
             reset = np.repeat(np.asarray(rec.resampled), N)
             log_weight = np.where(reset, 0.0, log_weight)
         return ParticlesAt(t, tokens, tokens == self.mask_id, log_conf, commit_step, inherited, log_weight, roots)
+
+    # ----- a grown branch's prefix ------------------------------------------------------
+    def grown_steps(self, t: int, copies: np.ndarray, copy_log_weight: np.ndarray) -> list[StepRecord]:
+        """Steps 1..t lifted to N' = N + M rows per prompt, the prefix of a branch that grew after step t.
+
+        `copies [P, M]`: the row (within its group) each extra particle copies after step t; `copy_log_weight [P]`
+        the log-weight the copies start with. Row p·N' + i (i < N) keeps row p·N + i's records unchanged. Extra row
+        p·N' + N + k mirrors, step by step, the lineage of row copies[p, k] at step t: at step s it commits what
+        that lineage's row committed and carries its log-weights; where the prompt resampled it takes that row as
+        ancestor (so it joins the parent's family tree), elsewhere it is its own (the identity the format asks). So
+        `state_at(s)` shows it as its lineage's row at every s ≤ t, and at t with `copy_log_weight` (where the prompt
+        resampled at t the reset makes every weight 0 = log(mean weight) anyway). ESS stays the parent's: it
+        describes the N particles that made those steps."""
+        P, N, M = self.n_prompts, self.n_particles, copies.shape[1]
+        n_new, k = N + M, self.alternatives_k
+        groups = np.arange(P)[:, None]
+        extra_rows = (groups * n_new + N + np.arange(M)).ravel()  # [P·M] the extra rows, new numbering
+        row = (groups * N + copies).ravel()  # [P·M] the lineage rows after step s (first s = t)
+        lifted = []
+        for s in range(t, 0, -1):
+            rec, before = self.steps[s - 1], self.parents(s)[row]  # the lineage rows before step s's resampling
+            source = np.concatenate([groups * N + np.arange(N), before.reshape(P, M)], axis=1).ravel()  # [P·N']
+            rows = np.asarray(rec.rows, dtype=np.int64)
+            # the extra rows' commits: their lineage rows', grouped by extra row (after the originals', unmoved)
+            by_row = np.argsort(rows, kind="stable")
+            counts = np.bincount(rows, minlength=self.n_rows)[before]
+            first = np.searchsorted(rows[by_row], before)
+            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            commits = np.concatenate([np.arange(len(rows)), by_row[np.repeat(first, counts) + offsets]])
+            log_weight = np.asarray(rec.log_weight, dtype=float)[source].reshape(P, n_new)
+            if s == t:  # the copies start with copy_log_weight (a reset at t sets every weight to 0 anyway)
+                kept = ~np.asarray(rec.resampled)[:, None]
+                log_weight[:, N:] = np.where(kept, np.asarray(copy_log_weight)[:, None], log_weight[:, N:])
+            ancestors = None if rec.ancestors is None else [
+                list(a) + ((before[p * M:(p + 1) * M] % N).tolist() if rec.resampled[p] else list(range(N, n_new)))
+                for p, a in enumerate(rec.ancestors)]
+            new_rows = np.concatenate([rows // N * n_new + rows % N, np.repeat(extra_rows, counts)])
+            lifted.append(_select(rec, k, commits, new_rows, source, ancestors, log_weight.ravel()))
+            row = before
+        return lifted[::-1]
+
+    def parent_steps(self) -> list[StepRecord]:
+        """A branch's first `parent.step` steps as its parent recorded them: for a grown branch (`parent.n_particles`
+        < N) its first parent-N rows of each prompt (`grown_steps` keeps them unchanged, their commits first)."""
+        t, n = self.parent["step"], self.parent.get("n_particles", self.n_particles)
+        if n == self.n_particles:
+            return self.steps[:t]
+        N, k = self.n_particles, self.alternatives_k
+        kept = []
+        for rec in self.steps[:t]:
+            rows = np.asarray(rec.rows, dtype=np.int64)
+            commits = np.flatnonzero(rows % N < n)
+            keep = (np.arange(self.n_prompts)[:, None] * N + np.arange(n)).ravel()
+            ancestors = None if rec.ancestors is None else [a[:n] for a in rec.ancestors]
+            kept.append(_select(rec, k, commits, rows[commits] // N * n + rows[commits] % N, keep, ancestors,
+                                np.asarray(rec.log_weight, dtype=float)[keep]))
+        return kept
 
     # ----- lineage: one walk back through `parents` ------------------------------------
     # A node (s, r) is row r after step s's resampling (step 0: the initial rows), the rows `state_at(s)` shows.
@@ -249,6 +308,21 @@ class Trace:
         return cls.from_dict(d, path.name)
 
 
+def _select(rec: StepRecord, k: int, commits: np.ndarray, rows: np.ndarray, source: np.ndarray, ancestors,
+            log_weight: np.ndarray) -> StepRecord:
+    """`rec` on other rows: its commits `commits` (indices, now on `rows`), the per-row lists of rows `source`
+    (log_weight given), the ancestors given; ESS and resampling flags per prompt as recorded."""
+    def per_commit(values, width=1):
+        return None if values is None else np.asarray(values).reshape(-1, width)[commits].ravel().tolist()
+
+    return StepRecord(step=rec.step, block=rec.block, rows=rows.tolist(), positions=per_commit(rec.positions),
+                      tokens=per_commit(rec.tokens), log_conf=per_commit(rec.log_conf),
+                      log_increment=np.asarray(rec.log_increment, dtype=float)[source].tolist(),
+                      log_weight=log_weight.tolist(), ess=list(rec.ess), resampled=list(rec.resampled),
+                      ancestors=ancestors, alt_tokens=per_commit(rec.alt_tokens, k),
+                      alt_probs=per_commit(rec.alt_probs, k), ranks=per_commit(rec.ranks))
+
+
 def content_id(d: dict) -> str:
     """A run's id: the first 16 hex digits of the SHA-256 of its trace dict's canonical JSON, leaving out
     `run_id` and `stats` (timings vary run to run). Deterministic: the same seed and settings give the same
@@ -270,7 +344,8 @@ def resolve_parent(trace: Trace, runs) -> Trace:
                                "not among the loaded runs")
     t = parent["step"]
     same = (found.model == trace.model and found.prompt_ids == trace.prompt_ids and found.initial == trace.initial
-            and t <= found.n_steps and found.steps[:t] == trace.steps[:t])
+            and t <= found.n_steps and found.n_particles == parent.get("n_particles", trace.n_particles)
+            and found.steps[:t] == trace.parent_steps())
     if not same:
         raise TraceFormatError(f"run {trace.run_id}: run {found.run_id} is not its parent: the model, prompts or the "
                                f"first {t} steps differ")
@@ -647,6 +722,7 @@ def validate_dict(d, source: str = "trace") -> None:
         for t, s in enumerate(steps):
             _check_alternatives(c, s, f"steps[{t}]", len(s["rows"]), k, known)
         _check_run_identity(c, d, len(steps))
+        _check_grown_prefix(c, d, N)
 
 
 def _check_alternatives(c: _Check, s: dict, at: str, n: int, k: int, known: set) -> None:
@@ -678,7 +754,8 @@ def _check_alternatives(c: _Check, s: dict, at: str, n: int, k: int, known: set)
 
 
 def _check_run_identity(c: _Check, d: dict, n_steps: int) -> None:
-    """Schema 2: `run_id` is 16 hex digits; `parent` is null or {run_id: another run's id, step in [0, steps]}."""
+    """Schema 2: `run_id` is 16 hex digits; `parent` is null or {run_id: another run's id, step in [0, steps],
+    and n_particles (the parent's N) where the branch grew}."""
     def is_id(value) -> bool:
         return isinstance(value, str) and len(value) == RUN_ID_DIGITS and all(ch in "0123456789abcdef" for ch in value)
 
@@ -687,12 +764,27 @@ def _check_run_identity(c: _Check, d: dict, n_steps: int) -> None:
     if parent is None:
         return
     c.obj(parent, "parent", ("run_id", "step"))
-    extra = sorted(str(key) for key in parent if key not in ("run_id", "step"))
+    extra = sorted(str(key) for key in parent if key not in ("run_id", "step", "n_particles"))
     c.need(not extra, "parent", f"has unknown fields: {_clip(', '.join(extra))}")
     c.need(is_id(parent["run_id"]), "parent.run_id", f"= {_short(parent['run_id'])}: must be {RUN_ID_DIGITS} hex "
                                                      "digits")
     c.need(parent["run_id"] != d["run_id"], "parent.run_id", "must not be the run's own id")
     c.whole(parent["step"], "parent.step", 0, n_steps + 1)
+
+
+def _check_grown_prefix(c: _Check, d: dict, N: int) -> None:
+    """A grown branch (`parent.n_particles` = n < N): n in [1, N); its first `parent.step` steps are the parent's n
+    particles lifted to N rows (`Trace.grown_steps`), so their ESS is at most n and rows i < n descend from rows < n."""
+    parent = d["parent"]
+    if parent is None or "n_particles" not in parent:
+        return
+    n = c.whole(parent["n_particles"], "parent.n_particles", 1, N)
+    for t, s in enumerate(d["steps"][:parent["step"]]):
+        c.need(max(s["ess"]) <= n * (1 + 1e-6), f"steps[{t}].ess", f"must hold values in (0, parent.n_particles = "
+               f"{n}]: the steps before the branch are the parent's")
+        for p, a in enumerate(s["ancestors"] or ()):
+            c.need(max(a[:n]) < n, f"steps[{t}].ancestors[{p}]", f"must keep rows < parent.n_particles = {n} among "
+                   "themselves: the steps before the branch are the parent's")
 
 
 class TraceRecorder:

@@ -94,3 +94,11 @@ def test_branch_endpoint_continues_a_run_with_changed_settings(app_url):
     assert Trace.from_dict(same).steps == parent.steps  # unchanged settings: the run again
     with pytest.raises(gradio_client.exceptions.AppError, match="gen_length = 32: a branch cannot change it"):
         client(app_url).predict(trace=text, step=4, settings={"gen_length": 32}, api_name="/branch")
+    grown = client(app_url).predict(trace=text, step=4, settings={"n_particles": 5}, api_name="/branch")
+    branch = Trace.from_dict(grown["trace"])  # the parent's 3 particles and 2 copies drawn by weight
+    assert branch.parent == {"run_id": parent.run_id, "step": 4, "n_particles": 3} and branch.n_particles == 5
+    assert branch.parent_steps() == parent.steps[:4] and len(grown["view"]["runs"]["sr-smc"]["final"]["texts"][0]) == 5
+    with pytest.raises(gradio_client.exceptions.AppError, match="n_particles = 2: a branch keeps the run's N = 3"):
+        client(app_url).predict(trace=text, step=4, settings={"n_particles": 2}, api_name="/branch")
+    with pytest.raises(gradio_client.exceptions.AppError, match="particles N' = 65: this app allows at most 64"):
+        client(app_url).predict(trace=text, step=4, settings={"n_particles": 65}, api_name="/branch")

@@ -1,6 +1,7 @@
 """Trace files: round trips, the shipped examples, and a named error for every bad upload."""
 import json
 
+import numpy as np
 import pytest
 
 from explorer import io
@@ -88,3 +89,49 @@ def test_loading_is_all_or_nothing_and_checks_the_limit(smc_trace, greedy_trace,
     with pytest.raises(ValueError, match=f"{cost:,} cell-steps to replay"):
         io.load_traces([good], Limits(max_trace_cost=cost - 1))
     assert io.load_traces([good], Limits(max_trace_cost=cost))[0]["sr-smc"] == smc_trace
+
+
+def grown_branch(parent):
+    """`parent` continued after its middle step with 7 particles (N = 4 in the fixtures: 3 copies by weight)."""
+    from sampler.branch import BranchStart, branch_config
+    from sampler.models.toy import BigramToy
+    from sampler.smc import decode
+
+    t = parent.n_steps // 2
+    return decode(BigramToy(), branch_config(parent, n_particles=7), start=BranchStart.at(parent, t)).trace
+
+
+def test_a_grown_branch_loads_and_fits_the_player(smc_trace, tmp_path):
+    """A branch that grew from N = 4 to 7 particles: its file loads, its payload carries 7 rows at every frame (the
+    prefix lifted) and the parent's N, and the drawing budget counts the 7."""
+    branch, t = grown_branch(smc_trace), smc_trace.n_steps // 2
+    traces, _ = io.load_traces([branch.save(tmp_path / "grown.json")])
+    run = payload(traces)["runs"]["sr-smc"]
+    assert run["what_if"]["branch"] == {"parent": smc_trace.run_id, "step": t, "n_particles": 4}
+    assert all(len(s["log_weight"]) == 7 for s in run["steps"]) and len(run["final"]["texts"][0]) == 7
+    have = Limits().draw_cost(traces)
+    assert have["particles"] == 7 and have["nodes"] == (branch.n_steps + 1) * 7
+
+
+def test_the_player_draws_a_grown_branch_frame_by_frame(browser, smc_trace, tmp_path):
+    """In chromium, without page errors: every frame of the grown branch (the lifted prefix included) is
+    `Trace.state_at(t, before_resample=True)`: tokens and roots of all 7 particles."""
+    from explorer.player import export_html
+
+    branch = grown_branch(smc_trace)
+    path = tmp_path / "grown.html"
+    path.write_text(export_html({"sr-smc": branch}))
+    pg, errors = browser.new_page(viewport={"width": 1440, "height": 900}), []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.as_uri())
+    pg.wait_for_selector("#srp-player[data-state=ready]")
+    got = pg.evaluate("""() => { const r = document.getElementById('srp-player').srp.main;
+      return {tokens: Array.from(r.tokens), roots: r.roots, N: r.N, T: r.T}; }""")
+    pg.close()
+    N, T, W = 7, branch.n_steps, branch.prompt_width
+    assert not errors and (got["N"], got["T"]) == (N, T)
+    tokens = np.array(got["tokens"]).reshape(T + 1, N, -1)
+    for t in range(T + 1):
+        state = branch.state_at(t, before_resample=True)
+        np.testing.assert_array_equal(tokens[t], state.tokens[:, W:])
+        np.testing.assert_array_equal(got["roots"][t], state.roots)

@@ -132,3 +132,19 @@ def test_text_a_trace_carries_is_counted():
     with pytest.raises(ValueError, match=r"hold 2,40\d,\d+ characters of text .* allows 2,000,000"):
         Limits().check_trace(t)
     assert text_chars(t) > 2_400_000
+
+
+def test_a_branch_is_checked_at_its_grown_particle_count(smc_trace):
+    from sampler.branch import branch_config
+
+    t = smc_trace.n_steps // 2
+    limits = Limits(max_particles=8)
+    limits.check_branch(smc_trace, branch_config(smc_trace, n_particles=8), t)
+    with pytest.raises(ValueError, match="particles N' = 9: this app allows at most 8"):
+        limits.check_branch(smc_trace, branch_config(smc_trace, n_particles=9), t)
+    rows_left = 8 * (smc_trace.config["steps"] - t) * smc_trace.length
+    with pytest.raises(ValueError, match=f"this branch would cost {rows_left:,} cell-steps .* N' = 8 particles"):
+        Limits(max_cost=rows_left - 1).check_branch(smc_trace, branch_config(smc_trace, n_particles=8), t)
+    with pytest.raises(ValueError, match="N' = 8: the branch would be too large to draw"):
+        Limits(max_draw_nodes=(smc_trace.n_steps + 1) * 8 - 1).check_branch(
+            smc_trace, branch_config(smc_trace, n_particles=8), t)

@@ -46,8 +46,8 @@ def test_payload_carries_alternatives_and_the_branch_origin(smc_trace, tmp_path)
                               "branch": None}
     assert [s["alt_tokens"] for s in run["steps"]] == [s.alt_tokens for s in smc_trace.steps]
     branch = decode(BigramToy(), branch_config(smc_trace, temperature=0.5), start=BranchStart.at(smc_trace, 6)).trace
-    assert payload({"sr-smc": branch})["runs"]["sr-smc"]["what_if"]["branch"] == {"parent": smc_trace.run_id,
-                                                                                  "step": 6}
+    assert payload({"sr-smc": branch})["runs"]["sr-smc"]["what_if"]["branch"] == {
+        "parent": smc_trace.run_id, "step": 6, "n_particles": smc_trace.n_particles}
     old = smc_trace.to_dict()
     old.pop("run_id"), old.pop("parent"), old["config"].pop("top_k_alternatives")
     for s in old["steps"]:

@@ -86,7 +86,7 @@ def test_a_branch_with_other_settings_keeps_the_prefix_and_records_its_parent(tm
     ({"block_length": 4}, "block_length = 4: a branch cannot change it"),
     ({"steps": 16}, "steps = 16: a branch cannot change it .*schedule"),
     ({"prompts": ("the dog", "a")}, "prompts = .*: a branch cannot change it"),
-    ({"n_particles": 8}, "n_particles = 8: a branch cannot change it"),
+    ({"n_particles": 2}, "n_particles = 2: a branch keeps the run's N = 4 particles or grows them"),
     ({"top_k_alternatives": 2}, "top_k_alternatives = 2: a branch cannot change it"),
     ({"policy": "threshold"}, "cannot switch to or from the threshold policy"),
 ])
@@ -113,3 +113,82 @@ def test_a_branch_needs_the_runs_model_and_a_step_with_work_left():
     unfinished.final = {}
     with pytest.raises(ValueError, match="not finished"):
         BranchStart.at(unfinished, 2)
+
+
+def uneven_step(trace: Trace) -> int:
+    """A step after which the particles' weights differ (no reset), for growing a branch by weight."""
+    return next(t for t in range(1, trace.n_steps) if np.ptp(trace.state_at(t).log_weight[:trace.n_particles]) > 0.5)
+
+
+@pytest.mark.parametrize("policy, seed", [("topk", 0), ("random", 1), ("threshold", 2)])
+def test_a_grown_branch_keeps_the_parents_rows_and_its_trace_replays_the_grown_start(policy, seed, tmp_path):
+    model = BigramToy(scale=3.0)
+    trace = decode(model, run_config(policy, seed=seed)).trace
+    N, P = trace.n_particles, trace.n_prompts
+    for t in sorted({0, 1, trace.n_steps - 1}):
+        cfg = branch_config(trace, n_particles=7, seed=5)
+        b = Trace.load(decode(model, cfg, start=BranchStart.at(trace, t)).trace.save(tmp_path / "b.json"))
+        start = BranchStart.at(trace, t).grow(7, cfg.resampling, cfg.seed)
+        parent = BranchStart.at(trace, t)
+        originals = (np.arange(P)[:, None] * 7 + np.arange(N)).ravel()
+        np.testing.assert_array_equal(start.tokens[originals], parent.tokens)  # rows j < N: the parent's, unchanged
+        np.testing.assert_array_equal(start.log_weight[originals], parent.log_weight)
+        assert b.parent == {"run_id": trace.run_id, "step": t, "n_particles": N} and b.n_particles == 7
+        at_t = b.state_at(t)  # the lifted prefix replays to the grown start: tokens, confidences, weights
+        np.testing.assert_array_equal(at_t.tokens, start.tokens)
+        np.testing.assert_array_equal(np.nan_to_num(at_t.log_conf), start.log_conf)
+        np.testing.assert_array_equal(at_t.log_weight, start.log_weight)
+        after = b.steps[t]  # the branch's own first step continued from those weights
+        np.testing.assert_allclose(np.subtract(after.log_weight, after.log_increment), start.log_weight, atol=1e-5)
+        for s in range(t + 1):  # every earlier frame: the parent's rows as the parent shows them
+            np.testing.assert_array_equal(b.state_at(s).tokens[originals], trace.state_at(s).tokens)
+        assert resolve_parent(b, [trace]) is trace
+        again = decode(model, cfg, start=BranchStart.at(trace, t)).trace
+        assert again.steps == b.steps and again.run_id == b.run_id  # same seed, same branch
+
+
+@pytest.mark.parametrize("scheme", ["multinomial", "systematic", "residual"])
+def test_copies_are_drawn_by_weight_and_the_grown_weighted_mean_is_unbiased(scheme):
+    """Over many seeds: each parent row is copied in proportion to its weight, and the grown population's weighted
+    mean of any per-row quantity (here: which parent row a particle is) has the parent's weighted mean as its mean."""
+    trace = decode(BigramToy(scale=3.0), run_config(seed=4, temperature=0.3)).trace
+    t, N, M = uneven_step(trace), trace.n_particles, 5
+    parent = BranchStart.at(trace, t)
+    w = np.exp(parent.log_weight[:N] - parent.log_weight[:N].max())
+    w_bar = w / w.sum()
+    seeds = 600
+    copied, weighted = np.zeros(N), np.zeros(N)
+    for seed in range(seeds):
+        g = parent.grow(N + M, scheme, seed)
+        rows = np.concatenate([np.arange(N), g.copies[0]])  # which parent row each of prompt 0's particles is
+        W = np.exp(g.log_weight[:N + M] - g.log_weight[:N + M].max())
+        copied += np.bincount(g.copies[0], minlength=N)
+        weighted += np.bincount(rows, weights=W / W.sum(), minlength=N)
+    # 4 standard errors of multinomial draws (the other schemes vary less): a copy count has variance M·w̄(1 − w̄),
+    # a grown weighted share (W_i + (S/N)·copies_i) / (N'·S/N) that over N'²
+    sd = np.sqrt(M * w_bar * (1 - w_bar) / seeds)
+    assert (np.abs(copied / (seeds * M) - w_bar) <= 4 * sd / M + 1e-9).all(), (copied / (seeds * M), w_bar)
+    assert (np.abs(weighted / seeds - w_bar) <= 4 * sd / (N + M) + 1e-9).all(), (weighted / seeds, w_bar)
+    assert not np.allclose(w_bar, 1 / N)  # the weights differ, so the test can fail
+    assert (parent.grow(N + M, scheme, 7).copies == parent.grow(N + M, scheme, 7).copies).all()
+
+
+def test_grown_branch_traces_that_do_not_add_up_are_refused_by_name():
+    model = BigramToy(scale=3.0)
+    trace = decode(model, run_config(seed=4, temperature=0.3)).trace
+    t = trace.n_steps - 2
+    b = decode(model, branch_config(trace, n_particles=6), start=BranchStart.at(trace, t)).trace.to_dict()
+    for parent_n, reason in ((6, r"parent.n_particles = 6: must be a whole number in \[1, 6\)"),
+                             (0, r"parent.n_particles = 0")):
+        with pytest.raises(TraceFormatError, match=reason):
+            Trace.from_dict({**b, "parent": {**b["parent"], "n_particles": parent_n}})
+    s, p = next((s, p) for s in range(t) for p, done in enumerate(b["steps"][s]["resampled"]) if done)
+    steps = json.loads(json.dumps(b["steps"]))
+    steps[s]["ancestors"][p][0] = 5  # an original row descending from a copy
+    with pytest.raises(TraceFormatError, match=rf"steps\[{s}\].ancestors\[{p}\] must keep rows < "
+                                               "parent.n_particles = 4"):
+        Trace.from_dict({**b, "steps": steps})
+    with pytest.raises(TraceFormatError, match=r"steps\[\d+\].ess must hold values in \(0, parent.n_particles = 1\]"):
+        Trace.from_dict({**b, "parent": {**b["parent"], "n_particles": 1}})
+    with pytest.raises(ValueError, match="n_particles = 3: a branch keeps the run's N = 4"):
+        decode(model, trace_config(trace).replace(n_particles=3), start=BranchStart.at(trace, t))

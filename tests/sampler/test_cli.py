@@ -142,6 +142,15 @@ def test_branch_from_a_trace_with_changed_settings(tiny_austen_folder, tmp_path,
     run_cli(capsys, *common, "--branch-from", str(tmp_path / "sr-smc.json"), "--at-step", "0")
     again = Trace.load(tmp_path / f"sr-smc-branch-{parent.run_id}-at-0.json")
     assert again.steps == parent.steps and again.final == parent.final
+    # more particles: the parent's 3 and 2 copies drawn by weight; the same seed gives the same branch
+    ids = set()
+    for _ in range(2):
+        run_cli(capsys, *common, "--branch-from", str(tmp_path / "sr-smc.json"), "--at-step", "3", "--n-particles", "5")
+        grown = Trace.load(tmp_path / f"sr-smc-branch-{parent.run_id}-at-3.json")
+        assert grown.parent == {"run_id": parent.run_id, "step": 3, "n_particles": 3} and grown.n_particles == 5
+        assert grown.parent_steps() == parent.steps[:3] and len(grown.final["texts"][0]) == 5
+        ids.add(grown.run_id)
+    assert len(ids) == 1
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -149,6 +158,7 @@ def test_branch_from_a_trace_with_changed_settings(tiny_austen_folder, tmp_path,
     (["--at-step", "8"], r"--at-step: step 8: a branch starts after a step in \[0, 7\]"),
     (["--at-step", "2", "--gen-length", "16"], "gen_length = 16: a branch cannot change it"),
     (["--at-step", "2", "--prompt", "Emma"], "--prompt: a branch continues the trace's prompts"),
+    (["--at-step", "2", "--n-particles", "2"], "n_particles = 2: a branch keeps the run's N = 4 particles or grows"),
 ])
 def test_branch_mistakes_are_one_line_errors(tiny_austen_folder, tmp_path, capsys, extra, message):
     run_cli(capsys, "--model", str(tiny_austen_folder), "--prompt", "Emma said", "--out", str(tmp_path), *SMALL)

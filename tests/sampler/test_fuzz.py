@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from explorer import io
 from explorer.payload import payload
+from sampler.branch import BranchStart, branch_config
 from sampler.config import SamplerConfig
 from sampler.models.toy import BigramToy
 from sampler.smc import decode
@@ -43,8 +44,15 @@ def _small_trace(**changes) -> dict:
     return decode(BigramToy(scale=3.0), cfg).trace.to_dict()
 
 
+def _grown_branch() -> dict:
+    """A branch of a two-prompt run grown from N = 2 to 3 particles after step 2 (its prefix lifted to 3 rows)."""
+    parent = Trace.from_dict(_small_trace(prompts=("the", "a dog"), n_particles=2))
+    return decode(BigramToy(scale=3.0), branch_config(parent, n_particles=3, seed=5),
+                  start=BranchStart.at(parent, 2)).trace.to_dict()
+
+
 BASES = [_small_trace(), _small_trace(n_particles=1), _small_trace(policy="threshold", threshold=0.1, seed=0),
-         _small_trace(prompts=("the", "a dog"), n_particles=2)]
+         _small_trace(prompts=("the", "a dog"), n_particles=2), _grown_branch()]
 
 
 def paths(value, prefix=()):

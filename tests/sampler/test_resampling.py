@@ -14,18 +14,20 @@ def uniform(*shape: int) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
 
-def offspring_counts(scheme: str, draws: int = 4000) -> torch.Tensor:
-    """Offspring count of each particle `[draws, N]`, all draws batched as groups."""
+def offspring_counts(scheme: str, draws: int = 4000, m: int = len(WEIGHTS)) -> torch.Tensor:
+    """Offspring count of each particle `[draws, N]` among m ancestors drawn, all draws batched as groups."""
     w = WEIGHTS.expand(draws, -1).clone()
-    ancestors = resample(w, scheme, uniform(draws, len(WEIGHTS)))
+    ancestors = resample(w, scheme, uniform(draws, m))
+    assert ancestors.shape == (draws, m)
     return torch.nn.functional.one_hot(ancestors, len(WEIGHTS)).sum(1).double()
 
 
+@pytest.mark.parametrize("m", [len(WEIGHTS), 3, 13])  # resampling (M = N), and a branch's extra particles
 @pytest.mark.parametrize("scheme", list(SCHEMES))
-def test_schemes_are_unbiased(scheme):
-    counts = offspring_counts(scheme)
-    assert (counts.sum(1) == len(WEIGHTS)).all()
-    expected = len(WEIGHTS) * WEIGHTS.double()
+def test_schemes_are_unbiased(scheme, m):
+    counts = offspring_counts(scheme, m=m)
+    assert (counts.sum(1) == m).all()
+    expected = m * WEIGHTS.double()
     stderr = counts.std(0) / counts.shape[0] ** 0.5 + 1e-9
     assert ((counts.mean(0) - expected).abs() < 4 * stderr + 1e-6).all(), (counts.mean(0), expected)
     assert (counts[:, 4:] == 0).all()  # zero weight, no offspring
