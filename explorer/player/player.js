@@ -3,7 +3,7 @@
 // `load(payload)` replays the runs once (data.js) and draws every view at the last step; `show(t)` moves the
 // cursor and each view restyles what changed. Renders never overlap: the cursor may run ahead (key presses,
 // playback) and the loop catches up; the root's `data-step` is set after every view has drawn a step.
-import { buildRun } from "./data.js";
+import { buildRun, unpackSteps } from "./data.js";
 import { repetition } from "./repeat.js";
 import { Canvas } from "./canvas.js";
 import { Tree } from "./tree.js";
@@ -196,13 +196,17 @@ export class Player {
       this.els.answer.replaceChildren(el("p", {}, "Nothing loaded yet: press Run, load an example or upload a trace."));
       return;
     }
-    const big = roles.reduce((a, r) => a + runs[r].steps.length * (runs[r].config.n_particles || 1), 0) > 512;
+    const big = roles.reduce((a, r) => a + runs[r].steps.n * (runs[r].config.n_particles || 1), 0) > 512;
+    const phase = async (text) => { if (big) { progress(`Loading: ${text}…`); await yieldToPage(); } return stale(); };
+    if (big) this.root.dataset.state = "loading";
     const built = {};
     for (const [i, r] of roles.entries()) {
-      if (big) { progress(`Loading: replaying run ${i + 1} of ${roles.length} (${runs[r].label || r})…`); this.root.dataset.state = "loading"; await yieldToPage(); if (stale()) return; }
-      built[r] = buildRun(runs[r]);
+      const name = `run ${i + 1} of ${roles.length} (${runs[r].label || r})`;
+      if (await phase(`unpacking ${name}`)) return;
+      const d = { ...runs[r], steps: unpackSteps(runs[r].steps) };  // a copy: the page's value stays as it came
+      if (await phase(`replaying ${name}`)) return;
+      built[r] = buildRun(d);
     }
-    const phase = async (text) => { if (big) { progress(`Loading: ${text}…`); await yieldToPage(); } return stale(); };
     this.runs = built;
     this.reps = {};
     this.loops_ = null;
