@@ -150,9 +150,9 @@ export class Player {
     return (this.loops_ = out);
   }
 
-  /** Load a payload (see explorer/payload.py); null or no runs empties the player. The runs are replayed one at a
-   *  time with a yield to the page between them and between the views' builds (a progress line meanwhile), so a
-   *  large upload is several short tasks, not one long one. A newer load started meanwhile wins. If the runs cannot
+  /** Load a payload (see explorer/payload.py); null or no runs empties the player. The runs are unpacked and
+   *  replayed, then the views built, with a yield to the page between these phases (a progress line meanwhile), so
+   *  a large upload is several short tasks, not one long one. A newer load started meanwhile wins. If the runs cannot
    *  be drawn, the player says so and shows nothing else: never the runs it showed before under the new ones' name. */
   async load(payload) {
     const token = (this.loadToken = {});
@@ -199,14 +199,10 @@ export class Player {
     const big = roles.reduce((a, r) => a + runs[r].steps.n * (runs[r].config.n_particles || 1), 0) > 512;
     const phase = async (text) => { if (big) { progress(`Loading: ${text}…`); await yieldToPage(); } return stale(); };
     if (big) this.root.dataset.state = "loading";
-    const built = {};
-    for (const [i, r] of roles.entries()) {
-      const name = `run ${i + 1} of ${roles.length} (${runs[r].label || r})`;
-      if (await phase(`unpacking ${name}`)) return;
-      const d = { ...runs[r], steps: unpackSteps(runs[r].steps) };  // a copy: the page's value stays as it came
-      if (await phase(`replaying ${name}`)) return;
-      built[r] = buildRun(d);
-    }
+    // unpacking and replaying take ~25 ms at N = 64: one phase (each yield costs the page a frame)
+    if (await phase(`replaying ${roles.map((r) => runs[r].label || r).join(", ")}`)) return;
+    const built = {};  // from copies: the page's value stays as it came
+    for (const r of roles) built[r] = buildRun({ ...runs[r], steps: unpackSteps(runs[r].steps) });
     this.runs = built;
     this.reps = {};
     this.loops_ = null;
