@@ -11,10 +11,13 @@ from tests.explorer.conftest import record
 DATA_JS = Path(__file__).resolve().parents[2] / "explorer" / "player" / "data.js"
 
 # data.js as a module (it imports nothing), its packed steps unpacked, then written back as plain JSON-able lists
-UNPACK_JS = """async ([src, packed]) => {
+UNPACK_JS = """async ([src, packed, native]) => {
   const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
   const { unpackSteps } = await import(url);
-  const steps = unpackSteps(packed);
+  const fromBase64 = Uint8Array.fromBase64;
+  if (!native) delete Uint8Array.fromBase64;  // as in a browser without it: data.js decodes with atob
+  let steps;
+  try { steps = unpackSteps(packed); } finally { if (fromBase64) Uint8Array.fromBase64 = fromBase64; }
   const kinds = [...new Set(steps.flatMap((s) => Object.values(s).filter((v) => v !== null && typeof v === 'object')
     .map((v) => (Array.isArray(v) ? 'array of ' + v[0].constructor.name : v.constructor.name))))].sort();
   const plain = (v) => (v === null || typeof v !== 'object' ? v : Array.isArray(v) ? v.map(plain) : Array.from(v));
@@ -48,13 +51,14 @@ def test_packed_columns_are_few_and_narrow():
     assert pack_steps([]) == {"n": 0, "scalars": {}, "columns": {}}
 
 
-def test_the_player_unpacks_the_steps_the_trace_holds(browser):
+@pytest.mark.parametrize("native", [True, False], ids=["Uint8Array.fromBase64", "atob"])
+def test_the_player_unpacks_the_steps_the_trace_holds(browser, native):
     page = browser.new_page()
     src = DATA_JS.read_text()
     for name, trace in traces().items():
         steps = trace.to_dict()["steps"]
         run = payload({"greedy" if name == "greedy" else "sr-smc": trace})["runs"]
-        unpacked, kinds = page.evaluate(UNPACK_JS, [src, next(iter(run.values()))["steps"]])
+        unpacked, kinds = page.evaluate(UNPACK_JS, [src, next(iter(run.values()))["steps"], native])
         assert len(unpacked) == len(steps)
         for mine, theirs in zip(unpacked, steps, strict=True):
             assert mine.keys() == theirs.keys(), name
