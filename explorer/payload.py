@@ -66,10 +66,9 @@ def pack_steps(steps: list[dict]) -> dict:
             continue
         none = [v is None for v in values]
         width = next((len(v[0]) for v in values if v and isinstance(v[0], list)), None)
-        flat = [v if width is None else [x for row in v for x in row] for v in values if v is not None]
-        flat_values = [x for v in flat for x in v]
-        lengths = iter(len(v) for v in flat)
-        offsets = np.cumsum([0] + [0 if gone else next(lengths) for gone in none], dtype=np.int64)
+        per_step = [[] if v is None else v if width is None else [x for row in v for x in row] for v in values]
+        flat_values = [x for v in per_step for x in v]
+        offsets = np.cumsum([0] + [len(v) for v in per_step])
         column = {"dtype": _dtype(flat_values), "offsets": _b64(offsets.astype("<i4"))}
         column["data"] = _b64(np.asarray(flat_values, dtype=column["dtype"]))
         if width is not None:
