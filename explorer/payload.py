@@ -3,16 +3,21 @@
 The player replays each trace's events once into typed arrays and then draws any step
 by lookup, so the payload is the single-prompt trace dict (already an event stream) and,
 for finished runs, the text metrics of the final answer: computed here with the
-project's own `sampler.metrics`, once, so the browser never re-implements them.
+project's own `sampler.metrics`, once, so the browser never re-implements them. The steps travel
+packed (`pack_steps`): a few base64 typed columns instead of thousands of small JSON lists, which
+the page (Gradio's reactive copies of the value, then the player) handles in milliseconds, not seconds.
 """
+import base64
 import math
+
+import numpy as np
 
 from explorer.limits import Limits
 from explorer.runs import LABELS, ROLES, role_of, single_prompt
 from sampler.metrics import text_metrics
 from sampler.trace import Trace
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2  # 2: steps packed (`pack_steps`)
 REPEAT_N = 3  # n of the repeated n-grams the canvas and the lens mark
 
 
@@ -44,10 +49,73 @@ def what_if(trace: Trace) -> dict:
                                                    "n_particles": parent.get("n_particles", trace.n_particles)}}
 
 
+def pack_steps(steps: list[dict]) -> dict:
+    """A trace dict's `steps` [T] as columns: `{"n": T, "scalars": {name: [T]}, "columns": {name: column}}`.
+
+    Each list field of the steps becomes one column, its T lists concatenated: `{"dtype", "data", "offsets"}`
+    with `data` the base64 of the little-endian values (int32, uint8 for booleans, float32 where every value
+    is a float32 exactly, else float64: packing loses nothing) and `offsets` [T+1] (int32, base64) where step
+    t's values start and end. A field holding [P][n] lists (the ancestors) is flattened, with `"width": n`;
+    `"none"` (uint8 [T], base64) marks the steps whose field is None, absent when none is. `unpack_steps`
+    (here) and `unpackSteps` (player/data.js) invert it.
+    """
+    names = list(steps[0]) if steps else []
+    scalars, columns = {}, {}
+    for name in names:
+        values = [s[name] for s in steps]
+        if all(isinstance(v, int) for v in values):
+            scalars[name] = values
+            continue
+        none = [v is None for v in values]
+        width = next((len(v[0]) for v in values if v and isinstance(v[0], list)), None)
+        per_step = [[] if v is None else v if width is None else [x for row in v for x in row] for v in values]
+        flat_values = [x for v in per_step for x in v]
+        offsets = np.cumsum([0] + [len(v) for v in per_step])
+        column = {"dtype": _dtype(flat_values), "offsets": _b64(offsets.astype("<i4"))}
+        column["data"] = _b64(np.asarray(flat_values, dtype=column["dtype"]))
+        if width is not None:
+            column["width"] = width
+        if any(none):
+            column["none"] = _b64(np.asarray(none, dtype=np.uint8))
+        columns[name] = column
+    return {"n": len(steps), "scalars": scalars, "columns": columns}
+
+
+def unpack_steps(packed: dict) -> list[dict]:
+    """`pack_steps`'s input back: the steps [T] as lists of Python numbers (None where a field was None)."""
+    steps = [{name: values[t] for name, values in packed["scalars"].items()} for t in range(packed["n"])]
+    for name, column in packed["columns"].items():
+        data = np.frombuffer(base64.b64decode(column["data"]), dtype=column["dtype"])
+        offsets = np.frombuffer(base64.b64decode(column["offsets"]), dtype="<i4")
+        none = np.frombuffer(base64.b64decode(column["none"]), dtype=np.uint8) if "none" in column else None
+        for t, step in enumerate(steps):
+            values = data[offsets[t]:offsets[t + 1]].tolist()
+            if "width" in column:
+                values = [values[i:i + column["width"]] for i in range(0, len(values), column["width"])]
+            step[name] = None if none is not None and none[t] else values
+    return steps
+
+
+def _dtype(values: list) -> str:
+    """The narrowest little-endian dtype that holds every value exactly (see `pack_steps`)."""
+    if all(isinstance(v, bool) for v in values):
+        return "|b1"
+    if all(isinstance(v, int) for v in values):
+        return "<i4"
+    as32 = np.asarray(values, dtype="<f4")
+    return "<f4" if np.array_equal(as32.astype(np.float64), np.asarray(values, dtype=np.float64)) else "<f8"
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(array.tobytes()).decode("ascii")
+
+
 def run_payload(trace: Trace, role: str) -> dict:
-    """One run for the player: the first prompt's trace dict, its role, label and (if finished) metrics."""
+    """One run for the player: the first prompt's trace dict (its steps packed), role, label and (if finished)
+    metrics."""
     one = single_prompt(trace, 0)
     d = one.to_dict()
+    d["steps"] = pack_steps(d["steps"])
     d.update(role=role, label=LABELS[role], repeat_n=REPEAT_N, what_if=what_if(one))
     final = one.final
     if final.get("texts"):

@@ -136,9 +136,10 @@ class RunRequest:
         return self.settings["n_particles"]
 
     def configs(self, device: str) -> dict[str, SamplerConfig]:
-        """One config per role — greedy (N = 1), SR-SMC, and best-of-N if asked — on one prompt and seed."""
+        """One config per role — SR-SMC, greedy (N = 1), and best-of-N if asked — on one prompt and seed, in the
+        order a Run decodes them: SR-SMC first, so the page streams the run it is about first."""
         cfg = SamplerConfig(prompts=(self.prompt,), device=device, **self.settings)
-        out = {"greedy": cfg.replace(n_particles=1), "sr-smc": cfg}
+        out = {"sr-smc": cfg, "greedy": cfg.replace(n_particles=1)}
         if self.best_of_n:
             out["best-of-n"] = cfg.replace(method="best_of_n")
         return out

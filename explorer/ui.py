@@ -450,8 +450,8 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                 for snap in job.updates(STREAM_INTERVAL_S):
                     if snap.finished or job.cancelled.is_set():
                         continue
-                    view_value = gr.skip()
-                    if time.monotonic() >= due:
+                    view_value = gr.skip()  # none until a run has a step: an empty payload would empty the player
+                    if time.monotonic() >= due and any(trace.n_steps for trace in snap.traces.values()):
                         view_value = payload(snap.traces, live=True, notes=live_note)
                         due = time.monotonic() + live_interval(view_value)
                     yield (gr.skip(), view_value, progress_line(snap.done, snap.total, snap.desc), gr.skip(),

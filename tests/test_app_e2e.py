@@ -76,14 +76,30 @@ def test_wide_layout_run_button_then_transport_canvas_and_a_chart_together(page)
     assert in_view(page, ".srp-transport") and in_view(page, "#srp-canvas") and in_view(page, "#srp-tree")
 
 
+# every payload the player gets ([live, its roles]) and every state it takes (["state", s]), in order
+WATCH_LOADS_JS = """() => {
+  const root = document.querySelector('#srp-player'), srp = root.srp, seen = window.__loads = [];
+  srp.load = function (p) { seen.push([Boolean(p && p.live), Object.keys((p && p.runs) || {})]);
+    return Object.getPrototypeOf(srp).load.call(this, p); };
+  window.__states = new MutationObserver(() => seen.push(['state', root.dataset.state]));
+  window.__states.observe(root, {attributes: true, attributeFilter: ['data-state']});
+}"""
+
+
 def test_a_run_streams_into_the_player_and_fills_the_downloads(page):
     set_number(page, "#sx-n-particles input[data-testid=number-input]", 4)
     set_number(page, "#sx-gen-length input", 64)
     set_number(page, "#sx-steps input", 64)
     set_number(page, "#sx-block-length input", 32)
+    page.evaluate(WATCH_LOADS_JS)
     page.click("#sx-run")
     page.wait_for_selector(f'{PLAYER}[data-state="live"]')  # steps arrive while the run samples
     page.wait_for_selector(f'{PLAYER}[data-state="ready"][data-steps="64"]')
+    loads = page.evaluate("window.__states.disconnect(); delete document.querySelector('#srp-player').srp.load; "
+                          "window.__loads")
+    live = [roles for first, roles in loads if first is True]
+    assert live and live[0] == ["sr-smc"], loads  # SR-SMC streams first, before greedy's run has started
+    assert ["state", "empty"] not in loads and [False, []] not in loads, loads  # never "Nothing loaded yet"
     page.wait_for_selector('#sx-runs:has-text("64 tokens in 64 steps")')
     assert "Done" in page.inner_text("#sx-status")
     wait_for_step(page, 64)  # a finished run opens on its last step

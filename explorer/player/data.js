@@ -24,7 +24,37 @@ export function argmax(values) {
   return best;
 }
 
-/** Replays one run's trace dict (a payload run) into typed arrays. */
+const ARRAYS = { "<i4": Int32Array, "<f4": Float32Array, "<f8": Float64Array, "|b1": Uint8Array };
+
+/** Bytes of base64 text (the engine's decoder where it has one). */
+function fromBase64(text) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
+  const bin = atob(text), out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** A payload run's packed steps (explorer/payload.py `pack_steps`) → the steps [T] as the trace dict holds them:
+ *  one object per step with the same fields, each list a typed-array view (booleans as 0/1) into one column, a
+ *  [P][n] field (the ancestors) an array of P views, null where the trace holds None. */
+export function unpackSteps(packed) {
+  const steps = Array.from({ length: packed.n }, (_, t) => {
+    const rec = {};
+    for (const [name, values] of Object.entries(packed.scalars)) rec[name] = values[t];
+    return rec;
+  });
+  for (const [name, col] of Object.entries(packed.columns)) {
+    const data = new ARRAYS[col.dtype](fromBase64(col.data).buffer), off = new Int32Array(fromBase64(col.offsets).buffer);
+    const none = col.none ? fromBase64(col.none) : null, w = col.width;
+    steps.forEach((rec, t) => {
+      const v = data.subarray(off[t], off[t + 1]);
+      rec[name] = none && none[t] ? null : w ? Array.from({ length: v.length / w }, (_, p) => v.subarray(p * w, (p + 1) * w)) : v;
+    });
+  }
+  return steps;
+}
+
+/** Replays one run's trace dict (a payload run, its steps unpacked) into typed arrays. */
 export function buildRun(d) {
   const N = d.config.n_particles, W = d.prompt_width, L = d.initial[0].length, G = L - W, T = d.steps.length;
   const size = (T + 1) * N * G, NG = N * G;
@@ -50,9 +80,9 @@ export function buildRun(d) {
       cur.tokens[j] = rec.tokens[c]; cur.logc[j] = rec.log_conf[c]; cur.commit[j] = s; cur.inherited[j] = 0;
     }
     save(s);
-    logw.push(rec.log_weight.slice(0, N)); increment.push(rec.log_increment.slice(0, N));
+    logw.push(Array.from(rec.log_weight.slice(0, N))); increment.push(Array.from(rec.log_increment.slice(0, N)));
     ess.push(rec.ess[0]); resampled.push(Boolean(rec.resampled[0])); block.push(rec.block);
-    const a = rec.ancestors ? rec.ancestors[0] : identity;
+    const a = rec.ancestors ? Array.from(rec.ancestors[0]) : identity;
     parents.push(a);
     if (rec.ancestors) {
       const old = { tokens: cur.tokens.slice(), logc: cur.logc.slice(), commit: cur.commit.slice(),

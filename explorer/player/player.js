@@ -3,7 +3,7 @@
 // `load(payload)` replays the runs once (data.js) and draws every view at the last step; `show(t)` moves the
 // cursor and each view restyles what changed. Renders never overlap: the cursor may run ahead (key presses,
 // playback) and the loop catches up; the root's `data-step` is set after every view has drawn a step.
-import { buildRun } from "./data.js";
+import { buildRun, unpackSteps } from "./data.js";
 import { repetition } from "./repeat.js";
 import { Canvas } from "./canvas.js";
 import { Tree } from "./tree.js";
@@ -150,9 +150,9 @@ export class Player {
     return (this.loops_ = out);
   }
 
-  /** Load a payload (see explorer/payload.py); null or no runs empties the player. The runs are replayed one at a
-   *  time with a yield to the page between them and between the views' builds (a progress line meanwhile), so a
-   *  large upload is several short tasks, not one long one. A newer load started meanwhile wins. If the runs cannot
+  /** Load a payload (see explorer/payload.py); null or no runs empties the player. The runs are unpacked and
+   *  replayed, then the views built, with a yield to the page between these phases (a progress line meanwhile), so
+   *  a large upload is several short tasks, not one long one. A newer load started meanwhile wins. If the runs cannot
    *  be drawn, the player says so and shows nothing else: never the runs it showed before under the new ones' name. */
   async load(payload) {
     const token = (this.loadToken = {});
@@ -196,13 +196,13 @@ export class Player {
       this.els.answer.replaceChildren(el("p", {}, "Nothing loaded yet: press Run, load an example or upload a trace."));
       return;
     }
-    const big = roles.reduce((a, r) => a + runs[r].steps.length * (runs[r].config.n_particles || 1), 0) > 512;
-    const built = {};
-    for (const [i, r] of roles.entries()) {
-      if (big) { progress(`Loading: replaying run ${i + 1} of ${roles.length} (${runs[r].label || r})…`); this.root.dataset.state = "loading"; await yieldToPage(); if (stale()) return; }
-      built[r] = buildRun(runs[r]);
-    }
+    const big = roles.reduce((a, r) => a + runs[r].steps.n * (runs[r].config.n_particles || 1), 0) > 512;
     const phase = async (text) => { if (big) { progress(`Loading: ${text}…`); await yieldToPage(); } return stale(); };
+    if (big) this.root.dataset.state = "loading";
+    // unpacking and replaying take ~25 ms at N = 64: one phase (each yield costs the page a frame)
+    if (await phase(`replaying ${roles.map((r) => runs[r].label || r).join(", ")}`)) return;
+    const built = {};  // from copies: the page's value stays as it came
+    for (const r of roles) built[r] = buildRun({ ...runs[r], steps: unpackSteps(runs[r].steps) });
     this.runs = built;
     this.reps = {};
     this.loops_ = null;

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from explorer import player as player_mod
-from explorer.payload import answer_metrics, payload
+from explorer.payload import PAYLOAD_VERSION, answer_metrics, payload, unpack_steps
 from explorer.player import bundle, css, export_html, player
 from sampler.metrics import repeated_positions
 from sampler.trace import Trace
@@ -29,10 +29,10 @@ def test_payload_carries_each_trace_and_is_json(smc_trace, greedy_trace):
     assert p["live"] is False and p["notes"] == [] and list(p["runs"]) == ["sr-smc", "greedy"]
     run = p["runs"]["sr-smc"]
     assert run["role"] == "sr-smc" and run["label"] == "SR-SMC"
-    assert run["steps"] == smc_trace.to_dict()["steps"] and run["initial"] == smc_trace.initial
+    assert unpack_steps(run["steps"]) == smc_trace.to_dict()["steps"] and run["initial"] == smc_trace.initial
     assert run["metrics"]["n_texts"] == smc_trace.n_particles
     json.dumps(p, allow_nan=False)
-    assert payload({}) == {"version": 1, "live": False, "notes": [], "runs": {}}
+    assert payload({}) == {"version": PAYLOAD_VERSION, "live": False, "notes": [], "runs": {}}
     assert payload({}, source="1-truth")["example"] == "1-truth"
 
 
@@ -44,7 +44,7 @@ def test_payload_carries_alternatives_and_the_branch_origin(smc_trace, tmp_path)
     run = payload({"sr-smc": smc_trace})["runs"]["sr-smc"]
     assert run["what_if"] == {"run_id": smc_trace.run_id, "alternatives": 5, "alternatives_recorded": True,
                               "branch": None}
-    assert [s["alt_tokens"] for s in run["steps"]] == [s.alt_tokens for s in smc_trace.steps]
+    assert [s["alt_tokens"] for s in unpack_steps(run["steps"])] == [s.alt_tokens for s in smc_trace.steps]
     branch = decode(BigramToy(), branch_config(smc_trace, temperature=0.5), start=BranchStart.at(smc_trace, 6)).trace
     assert payload({"sr-smc": branch})["runs"]["sr-smc"]["what_if"]["branch"] == {
         "parent": smc_trace.run_id, "step": 6, "n_particles": smc_trace.n_particles}
@@ -63,7 +63,7 @@ def test_payload_of_a_run_still_sampling(smc_trace):
     partial.steps, partial.final = partial.steps[:5], {}
     p = payload({"sr-smc": partial}, live=True, notes=["previous run replaced"])
     assert p["live"] is True and p["notes"] == ["previous run replaced"]
-    assert len(p["runs"]["sr-smc"]["steps"]) == 5 and "metrics" not in p["runs"]["sr-smc"]
+    assert p["runs"]["sr-smc"]["steps"]["n"] == 5 and "metrics" not in p["runs"]["sr-smc"]
 
 
 def test_payload_refuses_a_trace_in_the_wrong_slot(smc_trace, greedy_trace):

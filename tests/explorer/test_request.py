@@ -15,12 +15,12 @@ SETTINGS = dict(prompt="the cat", model="toy", n_particles=3, temperature=1.0, g
 
 def test_configs_share_prompt_and_seed_and_differ_only_in_n_and_method():
     cfgs = RunRequest.from_settings(SETTINGS).configs("cpu")
-    assert list(cfgs) == ["greedy", "sr-smc", "best-of-n"]
+    assert list(cfgs) == ["sr-smc", "greedy", "best-of-n"]
     smc = cfgs["sr-smc"]
     assert smc.prompts == ("the cat",) and smc.seed == 5 and smc.n_particles == 3 and smc.resampling == "systematic"
     assert cfgs["greedy"] == smc.replace(n_particles=1)
     assert cfgs["best-of-n"] == smc.replace(method="best_of_n")
-    assert list(RunRequest.from_settings({**SETTINGS, "best_of_n": False}).configs("cpu")) == ["greedy", "sr-smc"]
+    assert list(RunRequest.from_settings({**SETTINGS, "best_of_n": False}).configs("cpu")) == ["sr-smc", "greedy"]
 
 
 def test_fields_come_from_sampler_config_so_new_ones_flow_through():

@@ -66,7 +66,9 @@ def test_run_streams_live_payloads_then_replaces_the_runs():
         assert view == gr.skip() or view["live"] is True
         assert "Sampling" in status and "rows × steps" in status
     views = [v for _, v, *_ in live if v != gr.skip()]
-    assert views and any(0 < len(v["runs"].get("sr-smc", {}).get("steps", [])) < 8 for v in views)  # mid-run
+    # SR-SMC decodes first, and no live payload comes before its first step (the player would say "nothing loaded")
+    assert views and all(v["runs"]["sr-smc"]["steps"]["n"] >= 1 for v in views)
+    assert any(v["runs"]["sr-smc"]["steps"]["n"] < 8 for v in views)  # mid-run
     state, view, status, description, files, html_file = final
     assert set(state) == {"greedy", "sr-smc"} and view["live"] is False and set(view["runs"]) == set(state)
     assert "Done: 32 rows × steps" in status and "SR-SMC" in description
@@ -95,7 +97,7 @@ def test_a_run_failing_midway_puts_the_earlier_runs_back(smc_trace):
                 outputs.append(out)
     state, view, status, *_ = outputs[-1]
     assert state == gr.skip() and view["live"] is False and "failed" in view["notes"][0]
-    assert view["runs"]["sr-smc"]["steps"][-1]["step"] == smc_trace.n_steps  # the earlier run, complete
+    assert view["runs"]["sr-smc"]["steps"]["scalars"]["step"][-1] == smc_trace.n_steps  # the earlier run, complete
 
 
 def test_loading_an_example_fills_the_run_panel_with_its_settings():
@@ -328,7 +330,7 @@ def test_stop_ends_this_sessions_run_and_the_run_writes_the_stopped_page(smc_tra
     state, view, status, *rest = outputs[-1]
     assert state == gr.skip() and rest == [gr.skip()] * 3  # the runs, description and files stay
     assert status.startswith("Stopped after") and view["notes"] == ["stopped: showing the runs loaded before"]
-    assert view["runs"]["sr-smc"]["steps"][-1]["step"] == smc_trace.n_steps  # the earlier run, complete
+    assert view["runs"]["sr-smc"]["steps"]["scalars"]["step"][-1] == smc_trace.n_steps  # the earlier run, complete
     assert not any("Done" in str(o[2]) for o in outputs)
 
 
