@@ -2,6 +2,7 @@
 // from the others marked; under them every final particle with its score, ★ first; then metrics that say
 // what they measure (the chosen text alone, or pooled over the distinct final texts).
 import { el, fmt, setChildren } from "./dom.js";
+import { otherSamplerNote } from "./alternatives.js";
 
 const ORDER = ["greedy", "sr-smc", "best-of-n"];
 
@@ -52,8 +53,9 @@ function backtrack(trace, d, x, y, lo, keep) {
   for (let i = 0; i < x; i++) keep[lo + i] = true;
 }
 
-/** Words of `words` not in a common subsequence with every one of `others` marked; null if a diff is too long. */
-function marked(words, others) {
+/** Words of `words` not in a common subsequence with every one of `others` marked (their title adds `note(i)`, if
+ *  given: what the other sampler had there); null if a diff is too long. */
+function marked(words, others, note) {
   const keeps = [];
   for (const o of others) {
     const k = common(words, o);
@@ -65,7 +67,8 @@ function marked(words, others) {
   words.forEach((w, i) => {
     if (keeps.every((k) => k[i])) { plain += w + " "; return; }
     if (plain) parts.push(plain);
-    parts.push(el("mark", { title: "differs from the other answer(s)" }, w));
+    const other = note ? note(i) : "";
+    parts.push(el("mark", { title: "differs from the other answer(s)" + (other ? `\n${other}` : "") }, w));
     plain = " ";
   });
   if (plain) parts.push(plain);
@@ -90,7 +93,9 @@ export function renderAnswer(root, runs) {
   const cols = present.map((r) => {
     const run = runs[r];
     const head = r === "greedy" ? "greedy (confidence order, one sample)" : `${run.label} ★ (particle ${run.chosen} of ${run.N})`;
-    let text = compared && marked(words[r], present.filter((o) => o !== r).map((o) => words[o]));
+    const other = runs[r === "greedy" ? present.find((o) => o !== "greedy") : "greedy"];
+    let text = compared && marked(words[r], present.filter((o) => o !== r).map((o) => words[o]),
+      otherSamplerNote(run, words[r], other));
     if (!text) { compared = false; text = el("p", { class: "srp-text" }, runs[r].final.texts[runs[r].chosen]); }
     return el("div", { class: "srp-answer-col", "data-run": r }, [el("h4", {}, head), text]);
   });

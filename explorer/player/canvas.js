@@ -48,6 +48,11 @@ export class Canvas {
       const label = el("div", { class: "srp-rowlabel" }), canvas = el("canvas", { class: "srp-cellcanvas", role: "img",
         "aria-label": `row ${slot + 1} of ${N}: scroll it into view to read its tokens` });  // labelled in full in view
       canvas.addEventListener("mousemove", (e) => this.hover(slot, e));
+      canvas.addEventListener("mouseleave", () => this.onHover && this.onHover(null));
+      canvas.addEventListener("click", (e) => {
+        const g = this.gUnder(e);
+        if (g >= 0 && this.onPick) this.onPick(this.cell(slot, g));
+      });
       const row = el("div", { class: "srp-row", "data-slot": slot }, [label, canvas]);
       this.labels.push(label); this.rowEls.push(row); this.canvases.push(canvas);
       this.rows.appendChild(row);
@@ -149,6 +154,7 @@ export class Canvas {
     this.order_ = this.order(t);
     for (let slot = 0; slot < run.N; slot++) if (this.visible[slot]) this.paintSlot(slot, t);
     this.labelRows(t, this.order_);
+    if (this.onShow) this.onShow(t);
   }
 
   paintSlot(slot, t) {
@@ -180,19 +186,41 @@ export class Canvas {
     }
   }
 
-  /** Tooltip of the cell under the pointer. */
-  hover(slot, e) {
+  /** Generated position of the cell under the pointer event `e` on a slot's canvas, -1 between cells. */
+  gUnder(e) {
     const r = e.target.getBoundingClientRect(), px = e.clientX - r.left, py = e.clientY - r.top;
-    let hit = -1;
     for (let g = 0; g < this.run.G; g++) {
-      if (px >= this.x[g] && px < this.x[g] + this.col[g] && py >= this.y[g] && py < this.y[g] + CELL_H) { hit = g; break; }
+      if (px >= this.x[g] && px < this.x[g] + this.col[g] && py >= this.y[g] && py < this.y[g] + CELL_H) return g;
     }
-    const t = this.t, k = this.order_[slot];
+    return -1;
+  }
+
+  /** Cell g of slot `slot` at the frame shown: `{ t, k, g }`, k its particle row. */
+  cell(slot, g) {
+    return { t: this.t, k: this.order_[slot], g };
+  }
+
+  /** Tooltip of the cell under the pointer; `onHover` (if set) gets it as `cell()` gives it, or null. */
+  hover(slot, e) {
+    const hit = this.gUnder(e), t = this.t, k = this.order_[slot];
+    if (this.onHover) this.onHover(hit < 0 ? null : this.cell(slot, hit));
     if (hit < 0) { e.target.title = ""; return; }
     const cell = this.cellAt(t, k, hit, t > 0 && this.run.parents[t - 1][k] !== k);
     e.target.title = cell.masked ? `position ${hit}: masked` : `position ${hit}: ${cell.text} · p = ${cell.p.toFixed(2)} · ` +
       `committed at step ${cell.step}` + (cell.inh ? " · inherited through resampling" : "") +
       (cell.first >= 0 ? ` · closes a repeated ${this.reps.n}-gram first seen at position ${cell.first}` : "");
+  }
+
+  /** Outline cell `{ k, g }` (row k, wherever its slot is now) with the pin mark; null removes it. */
+  mark(cell) {
+    if (!this.pinMark) this.pinMark = el("div", { class: "srp-pinmark", "aria-hidden": "true" });
+    const slot = cell ? this.order_.indexOf(cell.k) : -1;
+    if (slot < 0) { this.pinMark.remove(); return; }
+    const c = this.canvases[slot], pad = 3;
+    Object.assign(this.pinMark.style, { left: `${c.offsetLeft + this.x[cell.g] - pad}px`,
+      top: `${c.offsetTop + this.y[cell.g] - pad}px`, width: `${this.col[cell.g] + 2 * pad}px`,
+      height: `${CELL_H + 2 * pad}px` });
+    if (this.pinMark.parentNode !== this.rowEls[slot]) this.rowEls[slot].appendChild(this.pinMark);
   }
 
   /** The cells slot `slot` shows now (for tests and tools): [G] objects as `cellAt` gives them, plus x, width. */

@@ -15,6 +15,7 @@ import { readView, viewLink, writeView } from "./link.js";
 import { renderAnswer } from "./answer.js";
 import { renderWhy } from "./why.js";
 import { Lens } from "./lens.js";
+import { Alternatives } from "./alternatives.js";
 import { el, setChildren } from "./dom.js";
 import { ancestry } from "./data.js";
 
@@ -59,7 +60,9 @@ export class Player {
         el("section", { class: "srp-panel srp-canvasbox" }, [
           el("div", { class: "srp-canvasbar" }, [this.runPick, this.particlePick, this.markInh,
             el("label", {}, [this.markRep, " repeated n-grams"])]),
-          legend(), $("canvas", "div", { class: "srp-canvas", tabindex: 0, role: "region", "aria-label": "token canvas" })]),
+          legend(), $("alternatives", "div", { class: "srp-alts", tabindex: 0, role: "region",
+            "aria-label": "alternatives of the hovered or pinned cell" }),
+          $("canvas", "div", { class: "srp-canvas", tabindex: 0, role: "region", "aria-label": "token canvas" })]),
         el("div", { class: "srp-charts" }, [$("tree", "div", { class: "srp-chart" }), $("tree-note", "p", { class: "srp-hint" }),
           $("ess", "div", { class: "srp-chart" }), $("ess-note", "p", { class: "srp-hint" })])]),
       el("div", { class: "srp-grid2" }, [el("div", {}, [$("weights-caption", "div", { class: "srp-caption" }),
@@ -70,6 +73,7 @@ export class Player {
     const q = (id) => this.root.querySelector(`#srp-${id}`);
     const seekTo = (t) => { this.userMoved(); this.show(t); };
     this.canvas = new Canvas(q("canvas"));
+    this.alternatives = new Alternatives(q("alternatives"), this.canvas);
     this.tree = new Tree(q("tree"), q("tree-note"), seekTo);
     this.ess = new Ess(q("ess"), q("ess-note"), seekTo);
     this.weights = new Weights(q("weights"), q("weights-caption"));
@@ -109,6 +113,7 @@ export class Player {
     this.onKey = (e) => {
       if (!this.root.isConnected) { document.removeEventListener("keydown", this.onKey); return; }
       if (e.key === "Escape" && !this.help.hidden) { this.toggleHelp(false); e.preventDefault(); return; }
+      if (e.key === "Escape" && this.alternatives.unpin()) { e.preventDefault(); return; }
       const tag = (e.target.tagName || "").toLowerCase();
       if (["input", "textarea", "select"].includes(tag) || e.target.isContentEditable || !this.main) return;
       if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -398,7 +403,7 @@ export class Player {
 
 const KEYS = [["← →", "previous / next step"], ["Home End", "first / last step"], ["[ ]", "previous / next resampling step"],
   ["l L", "next / previous step where ★'s line closed a repeated n-gram (a loop)"], ["space", "play / pause"],
-  ["?", "this help"], ["Esc", "close it"]];
+  ["?", "this help"], ["Esc", "close it, or unpin the pinned cell"]];
 
 /** The nearest step after (dir = 1) or before (dir = -1) step c in [0, T] where `pred` holds, or null. */
 function nextWhere(c, T, pred, dir) {
