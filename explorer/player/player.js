@@ -17,6 +17,7 @@ import { renderWhy } from "./why.js";
 import { Lens } from "./lens.js";
 import { el, setChildren } from "./dom.js";
 import { ancestry } from "./data.js";
+import { Compare } from "./compare.js";
 
 const ROLES = ["sr-smc", "best-of-n", "greedy"];
 const SPEEDS = [1, 2, 4, 8, 16];
@@ -51,6 +52,7 @@ export class Player {
     this.root = $("player", "div", { class: "srp-player", "data-step": 0, "data-steps": 0, "data-state": "empty" }, [
       el("div", { class: "srp-banner", id: "srp-banner" }),
       $("answer", "section", { class: "srp-panel" }),
+      $("compare", "section", { class: "srp-panel srp-compare" }),
       el("section", { class: "srp-panel srp-whybox" }, [$("why"), $("why-weights", "div", { class: "srp-chart" })]),
       el("div", { class: "srp-transport" }, [this.prev, this.playBtn, this.next, this.slider, this.label, this.speed,
         this.linkBtn, this.helpBtn, this.linkNote]),
@@ -75,6 +77,7 @@ export class Player {
     this.weights = new Weights(q("weights"), q("weights-caption"));
     this.heat = new Heatmap(q("heatmap"), seekTo);
     this.lens = new Lens(q("lens"));
+    this.compare = new Compare(q("compare"));
     this.els = { answer: q("answer"), why: q("why"), whyChart: q("why-weights"), banner: this.root.querySelector("#srp-banner") };
     this.panels = [...this.root.children].filter((c) => c !== this.els.banner);
     this.cursor = 0; this.shown = -1; this.rendering = false; this.playing = false; this.main = null;
@@ -191,7 +194,7 @@ export class Player {
     for (const p of this.panels) p.style.display = "";  // shown again after a failed load
     progress("");
     if (!roles.length) {
-      this.main = null; this.runs = {}; this.loading = false;
+      this.main = null; this.runs = {}; this.loading = false; this.compare.load(null);
       this.root.dataset.state = "empty"; this.root.dataset.steps = 0;
       this.els.answer.replaceChildren(el("p", {}, "Nothing loaded yet: press Run, load an example or upload a trace."));
       return;
@@ -221,6 +224,7 @@ export class Player {
     if (live) this.els.answer.replaceChildren(el("p", { class: "srp-live" }, `Sampling… ${roles.map((r) =>
       `${this.runs[r].label}: step ${this.runs[r].T}`).join(" · ")}. The answer appears when the run finishes.`));
     else renderAnswer(this.els.answer, this.runs);
+    this.compare.load(!live && payload.compare ? payload.compare : null);
     renderWhy(this.els.why, this.els.whyChart, live ? null : main);
     this.slider.max = main.T;
     const f = view ? Number(view.f) : NaN;
@@ -236,7 +240,8 @@ export class Player {
     progress("");
     this.loading = false;
     this.shown = -1;
-    const t = view && view.t !== undefined && Number.isFinite(Number(view.t)) ? Number(view.t) : follow ? main.T : Math.min(this.cursor, main.T);
+    const t = view && view.t !== undefined && Number.isFinite(Number(view.t)) ? Number(view.t)
+      : this.compare.runs.length ? payload.compare.start : follow ? main.T : Math.min(this.cursor, main.T);
     this.show(t);
   }
 
@@ -302,6 +307,7 @@ export class Player {
         const fam = families(run, t);
         this.weights.show(t, fam.particles);
         this.lens.show(t);
+        this.compare.show(t, run.T);
         const pending = [...this.tree.show(t, fam), this.ess.show(t), ...this.heat.show(t)].filter(Boolean);
         if (pending.length) {
           const main = this.main;
