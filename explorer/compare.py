@@ -73,3 +73,30 @@ def comparison(traces: list[Trace]) -> dict:
     return {"names": run_names(traces), "differ": differing(traces), "shared": shared,
             "start": branch["step"] if branch else shared, "branch": branch}
 
+
+
+def to_compare(uploaded: list[Trace], loaded: dict[str, Trace]) -> list[Trace] | None:
+    """The runs an upload asks to compare, or None: several files all of one kind (checked: ValueError if they
+    cannot be compared), or one file of a kind already loaded, with the same model and prompt but another run."""
+    kinds = {role_of(t) for t in uploaded}
+    if len(uploaded) >= 2 and len(kinds) == 1:
+        check_comparable(uploaded)
+        return uploaded
+    if len(uploaded) != 1:
+        return None
+    new, old = uploaded[0], loaded.get(role_of(uploaded[0]))
+    if old is None or old.run_id == new.run_id:
+        return None
+    try:
+        check_comparable([old, new])
+    except ValueError:  # another prompt or model: the upload replaces the loaded runs
+        return None
+    return [old, new]
+
+
+def describe_comparison(traces: list[Trace]) -> str:
+    """One plain line naming the runs compared and what differs."""
+    c = comparison(traces)
+    what = ", ".join(SHORT.get(k, k) for k in c["differ"]) or "nothing in their settings"
+    return (f"Comparing {len(traces)} {LABELS[role_of(traces[0])]} runs ({'; '.join(c['names'])}): they differ in "
+            f"{what}; steps 0–{c['shared']} are shared.")

@@ -26,6 +26,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from explorer import io
+from explorer.compare import describe_comparison, to_compare
 from explorer.limits import Limits
 from explorer.payload import payload
 from explorer.player import export_html, player
@@ -424,12 +425,14 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         strict_numbers(by_name, lambda message: gr.Error(html.escape(message, quote=False)))  # raw API values
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
-        def loaded(traces: dict[str, Trace], notes=(), source: str | None = None):
+        def loaded(traces: dict[str, Trace], notes=(), source: str | None = None, compare: list[Trace] = ()):
             """Outputs once new runs arrive: state, player, description, files and the settings that made them
-            (`source`: the bundled example's name, which the player's links then carry)."""
+            (`source`: the bundled example's name, which the player's links then carry; `compare`: runs of one
+            kind shown side by side, named in a note)."""
             no_export = gr.update(value=None, visible=False)  # the export's box stays hidden until an export exists
-            return (traces, payload(traces, notes=notes, source=source), describe(traces), trace_files(traces, max_age_s), no_export,
-                    *panel_settings(traces, settings_table, models))
+            notes = [*notes, *([describe_comparison(compare)] if compare else [])]
+            return (traces, payload(traces, notes=notes, source=source, compare=compare), describe(traces),
+                    trace_files(traces, max_age_s), no_export, *panel_settings(traces, settings_table, models))
 
         def run(previous, *values_and_request):
             """Stream one Run into the page. The only writer of the page while it runs: a stopped run ends
@@ -486,10 +489,18 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                 raise gr.Error("Pick an example first.")
             return loaded(io.load_example(name, limits), source=name)
 
-        def on_upload(files):
+        def on_upload(files, previous):
+            """Load uploaded traces; several of one kind, or one of a kind already loaded (same prompt), are
+            compared (the loaded runs of other kinds stay)."""
             if not files:
                 raise gr.Error("No file received.")
-            return loaded(*io.load_traces(files, limits))
+            runs, notes = io.load_runs(files, limits)
+            compare = to_compare(runs, previous)
+            if compare is None:
+                return loaded(io.by_role([Path(f).name for f in files], runs), notes)
+            first = compare[0]
+            return loaded({**(previous if previous.get(role_of(first)) is first else {}), role_of(first): first}, notes,
+                          compare=compare)
 
         def on_html(traces):
             if not traces:
@@ -507,7 +518,7 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                       concurrency_id="sampling", show_progress="hidden")
         stop_btn.click(stop, None, None, queue=False, api_visibility="private", show_progress="hidden")
         example_btn.click(user_errors(on_example), example, loaded_outputs, api_name="load_example", **quick)
-        upload.upload(user_errors(on_upload), upload, loaded_outputs, api_name="load_traces", **quick)
+        upload.upload(user_errors(on_upload), [upload, runs_state], loaded_outputs, api_name="load_traces", **quick)
         html_btn.click(user_errors(on_html), runs_state, html_file, api_name="export_html", **quick).then(
             None, js="() => document.querySelector('#sx-html-file a[download]')?.click()")
         by_name["policy"].change(lambda p: gr.Number(interactive=p != "threshold"), by_name["policy"], by_name["steps"],
