@@ -16,9 +16,10 @@ NOT_SETTINGS = {"prompts", "device", "dtype"}  # config fields that do not shape
 
 
 def differing(traces: list[Trace]) -> list[str]:
-    """The config fields whose values are not the same in every trace, in the first trace's order."""
-    keys = dict.fromkeys(k for t in traces for k in t.config if k not in NOT_SETTINGS)
-    return [k for k in keys if len({repr(t.config.get(k)) for t in traces}) > 1]
+    """The config fields whose values are not the same in every trace, in the first trace's order (a field an older
+    trace does not record is not compared: its value there is unknown)."""
+    keys = [k for k in traces[0].config if k not in NOT_SETTINGS and all(k in t.config for t in traces)]
+    return [k for k in keys if len({repr(t.config[k]) for t in traces}) > 1]
 
 
 def shared_steps(traces: list[Trace]) -> int:

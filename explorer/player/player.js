@@ -37,6 +37,8 @@ export class Player {
     this.stepFlag = el("span", { class: "srp-stepflag" });
     this.label = $("step-label", "span", { class: "srp-steplabel", "aria-hidden": "true" }, [this.stepText, this.stepFlag]);
     this.linkBtn = $("copy-link", "button", { type: "button", title: "copy a link to this view (step, focus, toggles)" }, "copy link");
+    this.branchBtn = $("branch", "button", { type: "button", hidden: true,
+      title: "continue this run after the step shown with the run panel's changed settings, and compare" }, "branch here");
     this.helpBtn = $("help", "button", { type: "button", title: "keyboard shortcuts (?)", "aria-haspopup": "dialog" }, "? keys");
     this.linkNote = $("link-note", "div", { class: "srp-linknote", role: "status", "aria-live": "polite" });
     this.help = $("keyhelp", "div", { class: "srp-keyhelp", role: "dialog", "aria-label": "keyboard shortcuts", hidden: true }, [
@@ -55,7 +57,7 @@ export class Player {
       $("compare", "section", { class: "srp-panel srp-compare" }),
       el("section", { class: "srp-panel srp-whybox" }, [$("why"), $("why-weights", "div", { class: "srp-chart" })]),
       el("div", { class: "srp-transport" }, [this.prev, this.playBtn, this.next, this.slider, this.label, this.speed,
-        this.linkBtn, this.helpBtn, this.linkNote]),
+        this.linkBtn, this.branchBtn, this.helpBtn, this.linkNote]),
       this.help,
       el("div", { class: "srp-grid" }, [
         el("section", { class: "srp-panel srp-canvasbox" }, [
@@ -102,6 +104,7 @@ export class Player {
     this.markInh.addEventListener("change", user(() => { this.canvas.inheritMode = this.markInh.value; this.canvas.redraw(); this.saveView(); }));
     this.markRep.addEventListener("change", user(() => { this.canvas.showRepeats = this.markRep.checked; this.canvas.redraw(); this.saveView(); }));
     this.linkBtn.addEventListener("click", () => this.copyLink());
+    this.branchBtn.addEventListener("click", () => this.onBranch && this.onBranch(this.shown));
     this.helpBtn.addEventListener("click", () => this.toggleHelp(true));
     this.help.querySelector(".srp-close").addEventListener("click", () => this.toggleHelp(false));
     // step numbers in the tables (why-★, lens) are buttons that move the cursor
@@ -337,6 +340,7 @@ export class Player {
     this.stepFlag.className = "srp-stepflag" + (flag ? " srp-resampled" : "");
     this.slider.setAttribute("aria-valuetext", `step ${t} of ${run.T}` + (flag ? ", resampled" : "") + (this.live ? ", sampling" : ""));
     this.root.dataset.step = t;
+    this.branchBtn.hidden = !this.onBranch || !run.final || t >= run.T;
     this.saveView();
   }
 
@@ -433,6 +437,15 @@ function legend() {
 export function mountGradio(element, props, watch) {
   const host = element.querySelector(".srp-mount") || element;
   const player = new Player(host);
+  // "branch here" asks the server through the page's hidden step box and button (explorer/ui.py)
+  player.onBranch = (t) => {
+    const box = document.querySelector("#sx-branch-step textarea, #sx-branch-step input");
+    const button = document.getElementById("sx-branch-btn");
+    if (!box || !button) return;
+    box.value = String(t);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => button.click(), 0);
+  };
   player.load(props.value);
   watch("value", () => player.load(props.value));
   return player;
