@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+from explorer.compare import to_compare
 from explorer.limits import Limits
 from explorer.runs import LABELS, ROLES, role_of
 from sampler.trace import Trace, TraceFormatError
@@ -61,11 +62,15 @@ def list_examples() -> list[str]:
     return sorted(d.name for d in EXAMPLES_DIR.iterdir() if d.is_dir() and any(d.glob("*.json")))
 
 
-def load_example(name: str, limits: Limits = Limits()) -> dict[str, Trace]:
-    """The traces of one shipped example, by role."""
+def load_example(name: str, limits: Limits = Limits()) -> tuple[dict[str, Trace], list[Trace]]:
+    """The traces of one shipped example by role, and the runs it compares: a folder of runs all of one kind (an
+    original and its branch) is a comparison, shown by its first file; else `[]`."""
     if name not in list_examples():
         raise TraceFormatError(f"no example named {name!r}; available: {', '.join(list_examples()) or 'none'}")
-    return load_traces(sorted((EXAMPLES_DIR / name).glob("*.json")), limits)[0]
+    paths = sorted((EXAMPLES_DIR / name).glob("*.json"))
+    runs = load_runs(paths, limits)[0]
+    compare = to_compare(runs, {}) or []
+    return (by_role([p.name for p in paths], runs) if not compare else {role_of(runs[0]): runs[0]}), compare
 
 
 class UploadLimit:

@@ -496,14 +496,16 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         def on_example(name):
             if not name:
                 raise gr.Error("Pick an example first.")
-            return loaded(io.load_example(name, limits), source=name)
+            traces, compare = io.load_example(name, limits)
+            return loaded(traces, source=name, compare=compare)
 
-        def on_upload(files, previous):
+        def on_upload(files, previous=None):
             """Load uploaded traces; several of one kind, or one of a kind already loaded (same prompt), are
             compared (the loaded runs of other kinds stay)."""
             if not files:
                 raise gr.Error("No file received.")
             runs, notes = io.load_runs(files, limits)
+            previous = previous or {}
             compare = to_compare(runs, previous)
             if compare is None:
                 return loaded(io.by_role([Path(f).name for f in files], runs), notes)

@@ -30,7 +30,7 @@ export class Compare {
     const reps = this.runs.map((r) => repetition(r));
     this.shared = el("p", { class: "srp-text srp-cmp-shared", id: "srp-cmp-shared" });
     this.cols = this.runs.map((r, i) => el("div", { class: "srp-answer-col srp-cmp-col", "data-run": i }, [
-      el("h4", {}, cmp.names[i]), el("p", { class: "srp-text" })]));
+      el("h4", {}, `${i + 1}. ${cmp.names[i]}`), el("p", { class: "srp-text" })]));
     this.chart = el("div", { class: "srp-chart", id: "srp-cmp-chart" });
     const differ = cmp.differ.length ? cmp.differ.join(", ") : "no setting (same settings)";
     setChildren(this.root, [el("h3", {}, `Compare ${this.runs.length} runs: they differ in ${differ}`),
@@ -50,10 +50,10 @@ export class Compare {
       const from = i === 0 ? 1 : Math.max(S, 1), steps = [];
       for (let s = from; s <= r.T; s++) steps.push(s);
       const colour = OKABE_ITO[i % OKABE_ITO.length], name = this.cmp.names[i];
-      data.push({ x: steps, y: steps.map((s) => r.ess[s]), mode: "lines", name: `ESS: ${name}`, line: { color: colour },
+      data.push({ x: steps, y: steps.map((s) => r.ess[s]), mode: "lines", name: `ESS ${i + 1}`, line: { color: colour },
         hovertemplate: `${name}, step %{x}: ESS %{y:.2f}<extra></extra>` });
       data.push({ x: steps, y: steps.map((s) => reps[i].rate[s][this.lines[i][s]]), mode: "lines", yaxis: "y2",
-        name: `repeated ${reps[i].n}-grams: ${name}`, line: { color: colour, dash: "dash", width: 1.5 },
+        name: `★'s repeats ${i + 1}`, line: { color: colour, dash: "dash", width: 1.5 },
         hovertemplate: `${name}, step %{x}: %{y:.1%} of ★'s ${reps[i].n}-grams repeat<extra></extra>` });
     });
     const T = Math.max(...this.runs.map((r) => r.T));
@@ -90,7 +90,7 @@ export class Compare {
       const parts = texts[i].map((w, g) => texts.some((o, j) => j !== i && o[g] !== w)
         ? el("mark", { title: "differs from another run here" }, w) : w + " ");
       col.dataset.step = steps[i];
-      col.querySelector("h4").textContent = `${this.cmp.names[i]} · step ${steps[i]} / ${this.runs[i].T}`;
+      col.querySelector("h4").textContent = `${i + 1}. ${this.cmp.names[i]} · step ${steps[i]} / ${this.runs[i].T}`;
       setChildren(col.querySelector("p"), parts.flatMap((p) => (typeof p === "string" ? [p] : [p, " "])));
     });
     this.root.dataset.steps = steps.join(",");

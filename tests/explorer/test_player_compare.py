@@ -59,7 +59,7 @@ def test_a_branch_opens_at_its_step_with_the_prefix_once_and_one_cursor_moves_bo
     pg = open_page(browser, tmp_path, [parent, branch])
     assert pg.get_attribute("#srp-player", "data-step") == str(BRANCH_STEP) and steps_shown(pg) == [5, 5]
     heads = pg.locator(".srp-cmp-col h4").all_inner_texts()
-    assert heads[1].startswith(f"branch at step {BRANCH_STEP} of run 1: no-repeat 2")
+    assert heads[1].startswith(f"2. branch at step {BRANCH_STEP} of run 1: no-repeat 2")
     assert pg.locator("#srp-cmp-shared").count() == 1 and "shared, step 5" in pg.inner_text("#srp-cmp-shared")
     # the populations at the branch step are the same, but each run's ★ may descend from another particle
     assert pg.locator(".srp-cmp-col mark").count() == 2 * star_lines_differ(parent, branch, BRANCH_STEP)
