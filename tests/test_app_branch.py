@@ -61,3 +61,15 @@ def test_branch_here_compares_the_run_and_its_branch(browser, app_url):  # noqa:
         page.locator("#srp-compare").screenshot(path=str(OUT / "branch-compare-end-1440x900.png"))
     finally:
         page.close()
+
+
+def test_the_bundled_comparison_opens_at_its_branch_step(browser, app_url):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"{app_url}/#ex=2c-branch-before-the-first-loop-no-repeat-4")
+        page.wait_for_selector('#srp-compare[data-steps="7,7"]')
+        assert "Comparing 2 SR-SMC runs" in page.inner_text("#srp-banner")
+        page.locator("#srp-compare").screenshot(path=str(OUT / "branch-compare-example-2c.png"))
+    finally:
+        page.close()
