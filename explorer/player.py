@@ -112,6 +112,7 @@ def export_html(traces: dict[str, Trace], title: str | None = None, subtitle: st
             + (f'<p style="font: 13px system-ui, sans-serif; margin: 0 0 8px">{html.escape(subtitle)}</p>'
                if subtitle else "")
             + f'{MOUNT}'
-            f'<script type="application/json" id="srp-data">{script_json(payload(traces, source=source, compare=compare))}</script>\n'
+            '<script type="application/json" id="srp-data">'
+            f'{script_json(payload(traces, source=source, compare=compare))}</script>\n'
             f"<script>{bundle()}\nSRPlayer.mountStatic(document.querySelector('.srp-mount'), "
             "JSON.parse(document.getElementById('srp-data').textContent));</script></body></html>")

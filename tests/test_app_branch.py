@@ -38,7 +38,8 @@ def test_branch_here_compares_the_run_and_its_branch(browser, app_url):  # noqa:
         page.wait_for_selector(f'#srp-compare[data-steps="{STEP},{STEP}"]')
         assert page.get_attribute(PLAYER, "data-step") == str(STEP)
         heads = page.locator(".srp-cmp-col h4").all_inner_texts()
-        assert heads[0].startswith("1. no-repeat 0") and heads[1].startswith(f"2. branch at step {STEP} of run 1: no-repeat 4")
+        assert heads[0].startswith("1. no-repeat 0")
+        assert heads[1].startswith(f"2. branch at step {STEP} of run 1: no-repeat 4")
         assert page.locator("#srp-cmp-shared").count() == 1
         shared = int(re.search(r"Steps 0–(\d+) are shared by all runs", page.inner_text("#srp-compare")).group(1))
         assert shared >= STEP  # the branch may draw what its parent drew for a while
@@ -52,7 +53,8 @@ def test_branch_here_compares_the_run_and_its_branch(browser, app_url):  # noqa:
                 return {left: r.left, right: r.right, width: r.width, font: parseFloat(getComputedStyle(p).fontSize),
                         clipped: p.scrollWidth > p.clientWidth + 1}; })""")
             assert all(c["left"] >= 0 and c["right"] <= width for c in cols), cols
-            assert all(c["font"] >= 12 and not c["clipped"] and c["width"] >= min(300, width / 2 - 40) for c in cols), cols
+            readable = [c["font"] >= 12 and not c["clipped"] and c["width"] >= min(300, width / 2 - 40) for c in cols]
+            assert all(readable), cols
             page.locator("#srp-compare").scroll_into_view_if_needed()
             page.locator("#srp-compare").screenshot(path=str(OUT / f"branch-compare-{width}x{height}.png"))
         page.set_viewport_size({"width": 1440, "height": 900})

@@ -13,8 +13,9 @@ import { el, setChildren } from "./dom.js";
 export class Compare {
   constructor(root) {
     this.root = root;
-    this.mode = el("select", { id: "srp-cmp-mode", "aria-label": "how the cursor maps onto runs of different length" }, [
-      el("option", { value: "step", selected: true }, "by step"), el("option", { value: "fraction" }, "by fraction of the run")]);
+    this.mode = el("select", { id: "srp-cmp-mode", "aria-label": "how the cursor maps onto runs of different length" },
+      [el("option", { value: "step", selected: true }, "by step"),
+        el("option", { value: "fraction" }, "by fraction of the run")]);
     this.mode.addEventListener("change", () => this.show(this.t, this.T0));
     this.runs = [];
     root.hidden = true;
@@ -36,8 +37,10 @@ export class Compare {
     setChildren(this.root, [el("h3", {}, `Compare ${this.runs.length} runs: they differ in ${differ}`),
       el("div", { class: "srp-canvasbar" }, [el("label", {}, ["cursor ", this.mode])]),
       el("p", { class: "srp-hint" }, `Steps 0–${cmp.shared} are shared by all runs` +
-        (cmp.branch ? ` (run ${cmp.branch.run + 1} branched from run ${cmp.branch.parent + 1} after step ${cmp.branch.step})` : "") +
-        ": their ★ line at the cursor, or at the last shared step, is shown once here; below, each run's ★ line with " +
+        (cmp.branch ? ` (run ${cmp.branch.run + 1} branched from run ${cmp.branch.parent + 1} after step ` +
+          `${cmp.branch.step})` : "") +
+        ": run 1's ★ line at the cursor (or at the last shared step) is shown once here; below each run's ★ line " +
+        "(the particles are the same up to the shared step, but each run's ★ may descend from another one) with " +
         "the tokens that differ from the other runs' at the same position marked (_ = still masked)."),
       this.shared, el("div", { class: "srp-answer-cols" }, this.cols), this.chart]);
     this.plot(reps);
@@ -57,11 +60,11 @@ export class Compare {
         hovertemplate: `${name}, step %{x}: %{y:.1%} of ★'s ${reps[i].n}-grams repeat<extra></extra>` });
     });
     const T = Math.max(...this.runs.map((r) => r.T));
-    const lay = layout("ESS (solid) and ★'s repeated n-gram share (dashed), per run", 300, { title: { text: "step" }, range: [0, T] },
+    const lay = layout("ESS (solid), ★'s repeats (dashed)", 300, { title: { text: "step" }, range: [0, T] },
       { title: { text: "ESS" }, rangemode: "tozero" }, { showlegend: true, legend: { orientation: "h", y: -0.3 },
         yaxis2: { overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%", showgrid: false },
-        shapes: [cursorShape(0), { type: "rect", x0: 0, x1: S, y0: 0, y1: 1, yref: "paper", fillcolor: "#888", opacity: 0.1,
-          line: { width: 0 }, name: "shared" }], margin: { l: 50, r: 50, t: 36, b: 90 } });
+        shapes: [cursorShape(0), { type: "rect", x0: 0, x1: S, y0: 0, y1: 1, yref: "paper", fillcolor: "#888",
+          opacity: 0.1, line: { width: 0 }, name: "shared" }], margin: { l: 50, r: 50, t: 36, b: 90 } });
     plotly().react(this.chart, data, lay, CONFIG);
   }
 

@@ -38,7 +38,8 @@ export class Player {
     this.label = $("step-label", "span", { class: "srp-steplabel", "aria-hidden": "true" }, [this.stepText, this.stepFlag]);
     this.linkBtn = $("copy-link", "button", { type: "button", title: "copy a link to this view (step, focus, toggles)" }, "copy link");
     this.branchBtn = $("branch", "button", { type: "button", hidden: true,
-      title: "continue this run after the step shown with the run panel's changed settings, and compare" }, "branch here");
+      title: "continue this run after the step shown with the run panel's changed settings, and compare" },
+      "branch here");
     this.helpBtn = $("help", "button", { type: "button", title: "keyboard shortcuts (?)", "aria-haspopup": "dialog" }, "? keys");
     this.linkNote = $("link-note", "div", { class: "srp-linknote", role: "status", "aria-live": "polite" });
     this.help = $("keyhelp", "div", { class: "srp-keyhelp", role: "dialog", "aria-label": "keyboard shortcuts", hidden: true }, [
