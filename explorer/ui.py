@@ -510,8 +510,9 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             if compare is None:
                 return loaded(io.by_role([Path(f).name for f in files], runs), notes)
             first = compare[0]
-            return loaded({**(previous if previous.get(role_of(first)) is first else {}), role_of(first): first}, notes,
-                          compare=compare)
+            traces = {**(previous if previous.get(role_of(first)) is first else {}), role_of(first): first}
+            limits.check_trace(*{t.run_id: t for t in (*traces.values(), *compare)}.values())  # replayed together
+            return loaded(traces, notes, compare=compare)
 
         def on_branch(step, traces, *values):
             """The player's "branch here" at `step`: the main run continued with the run panel's changed settings,

@@ -362,6 +362,13 @@ def test_a_second_upload_of_one_kind_opens_the_comparison_and_names_what_differs
     assert view["compare"]["names"] == ["κ 0.5", "κ 0.9"] and "they differ in κ" in view["notes"][-1]
     with pytest.raises(gr.Error, match="run 2 answers another prompt"):
         upload([paths[0], str(record(prompts=("a dog",)).save(tmp_path / "c.json"))], state)
+    one = Limits().trace_cost([smc_trace])
+    tight_limits = Limits(max_trace_cost=2 * one)
+    tight = build_ui(Sampler({"toy": BigramToy()}, tight_limits), ["toy"], tight_limits)
+    upload_tight = handler(tight, "load_traces").fn
+    state, *_ = upload_tight(paths[:1], {})
+    with pytest.raises(gr.Error, match="cell-steps"):  # the new run and both loaded ones are replayed together
+        upload_tight(paths[2:], {**state, "greedy": greedy_trace})
 
 
 def test_a_branch_changes_the_settings_the_run_panel_holds_otherwise(smc_trace):
