@@ -266,6 +266,10 @@ class Sampler:
             self.rates[name] = Rate(rate.per_second, rate.source.replace("the last Run on this server",
                                                                          "a test Run at start"))
 
+    def branch(self, trace: Trace, step: int, changes: dict) -> Trace:
+        """The page's "branch here": `trace` continued after `step` with `changes` (`branch_run`)."""
+        return branch_run(self.models, self.limits, json.dumps(trace.to_dict()), step, changes)
+
     def __call__(self, settings: dict) -> dict[str, Trace]:
         """Decode to the end (for scripts such as tools/make_examples.py): traces by role."""
         return self.start(settings).result()

@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+from explorer.compare import to_compare
 from explorer.limits import Limits
 from explorer.runs import LABELS, ROLES, role_of
 from sampler.trace import Trace, TraceFormatError
@@ -14,31 +15,44 @@ from sampler.trace import Trace, TraceFormatError
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 
-def load_traces(paths: list[str | Path], limits: Limits = Limits()) -> tuple[dict[str, Trace], list[str]]:
-    """Traces keyed by role (at most one file per role) and notes for the user; all files or nothing.
+def load_runs(paths: list[str | Path], limits: Limits = Limits()) -> tuple[list[Trace], list[str]]:
+    """Every file's trace, in order, and notes for the user; all files or nothing.
 
     Every file is read and validated (`Trace.load`) before the next, then their replay cost
     is checked against `limits` together. Raises TraceFormatError naming the file (or, over
     a limit, ValueError with the estimate, the limit and the flag that raises it).
     """
     if len(paths) > limits.max_upload_files:
-        raise TraceFormatError(f"{len(paths)} files: load at most {limits.max_upload_files} at once, one per kind of "
-                               f"run ({', '.join(LABELS[r] for r in ROLES)})")
-    traces, notes = {}, []
+        raise TraceFormatError(f"{len(paths)} files: load at most {limits.max_upload_files} at once")
+    runs, notes = [], []
     for path in paths:
-        name = Path(path).name
         trace = Trace.load(path, limits.max_upload_bytes)
+        if trace.n_prompts > 1:
+            notes.append(f"{Path(path).name} holds {trace.n_prompts} prompts; showing the first.")
+        runs.append(trace)
+    if not runs:
+        raise TraceFormatError("no trace file given")
+    limits.check_trace(*runs)
+    return runs, notes
+
+
+def load_traces(paths: list[str | Path], limits: Limits = Limits()) -> tuple[dict[str, Trace], list[str]]:
+    """Traces keyed by role (at most one file per role) and notes for the user; all files or nothing
+    (see `load_runs`)."""
+    runs, notes = load_runs(paths, limits)
+    return by_role([Path(p).name for p in paths], runs), notes
+
+
+def by_role(names: list[str], runs: list[Trace]) -> dict[str, Trace]:
+    """Runs keyed by role; TraceFormatError naming the file (`names`, in order) that is a second one of a kind."""
+    traces = {}
+    for name, trace in zip(names, runs):
         role = role_of(trace)
         if role in traces:
             raise TraceFormatError(f"{name}: a second {LABELS[role]} trace: load at most one per kind "
-                                   f"({', '.join(LABELS[r] for r in ROLES)})")
-        if trace.n_prompts > 1:
-            notes.append(f"{name} holds {trace.n_prompts} prompts; showing the first.")
+                                   f"({', '.join(LABELS[r] for r in ROLES)}), or only runs of one kind to compare them")
         traces[role] = trace
-    if not traces:
-        raise TraceFormatError("no trace file given")
-    limits.check_trace(*traces.values())
-    return traces, notes
+    return traces
 
 
 def list_examples() -> list[str]:
@@ -48,11 +62,15 @@ def list_examples() -> list[str]:
     return sorted(d.name for d in EXAMPLES_DIR.iterdir() if d.is_dir() and any(d.glob("*.json")))
 
 
-def load_example(name: str, limits: Limits = Limits()) -> dict[str, Trace]:
-    """The traces of one shipped example, by role."""
+def load_example(name: str, limits: Limits = Limits()) -> tuple[dict[str, Trace], list[Trace]]:
+    """The traces of one shipped example by role, and the runs it compares: a folder of runs all of one kind (an
+    original and its branch) is a comparison, shown by its first file; else `[]`."""
     if name not in list_examples():
         raise TraceFormatError(f"no example named {name!r}; available: {', '.join(list_examples()) or 'none'}")
-    return load_traces(sorted((EXAMPLES_DIR / name).glob("*.json")), limits)[0]
+    paths = sorted((EXAMPLES_DIR / name).glob("*.json"))
+    runs = load_runs(paths, limits)[0]
+    compare = to_compare(runs, {}) or []
+    return (by_role([p.name for p in paths], runs) if not compare else {role_of(runs[0]): runs[0]}), compare
 
 
 class UploadLimit:

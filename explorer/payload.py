@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from explorer.compare import comparison
 from explorer.limits import Limits
 from explorer.runs import LABELS, ROLES, role_of, single_prompt
 from sampler.metrics import text_metrics
@@ -124,7 +125,7 @@ def run_payload(trace: Trace, role: str) -> dict:
 
 
 def payload(traces: dict[str, Trace], live: bool = False, notes=(), source: str | None = None,
-            limits: Limits = Limits()) -> dict:
+            limits: Limits = Limits(), compare: list[Trace] = ()) -> dict:
     """Everything the player draws, JSON-able: `{"version", "live", "notes", "runs": {role: run}}`.
 
     `traces` maps roles ("greedy", "sr-smc", "best-of-n") to traces; `live` marks runs still
@@ -134,8 +135,9 @@ def payload(traces: dict[str, Trace], live: bool = False, notes=(), source: str 
     `source`: the bundled example's name (its folder under assets/examples) when the runs are
     one, added as `"example"`: the player's links then name it, so opening a link restores the
     data as well as the view. None for runs uploaded or sampled: a link holds only the view.
+    `compare`: 2 to 4 runs of one kind to show side by side (`explorer.compare`), added as `"compare"`.
     """
-    limits.check_draw(traces)
+    limits.check_draw({**traces, **{f"compare {i}": t for i, t in enumerate(compare)}})
     notes = list(notes)
     runs = {}
     for role in ROLES:
@@ -153,4 +155,6 @@ def payload(traces: dict[str, Trace], live: bool = False, notes=(), source: str 
     out = {"version": PAYLOAD_VERSION, "live": bool(live), "notes": notes, "runs": runs}
     if source:
         out["example"] = str(source)
+    if compare:
+        out["compare"] = {**comparison(list(compare)), "runs": [run_payload(t, role_of(t)) for t in compare]}
     return out

@@ -98,10 +98,10 @@ def script_json(data) -> str:
 
 
 def export_html(traces: dict[str, Trace], title: str | None = None, subtitle: str = "",
-                source: str | None = None) -> str:
+                source: str | None = None, compare: list[Trace] = ()) -> str:
     """One self-contained HTML page (player, plotly.js, the runs) that plays from file:// with no network;
     `title` heads it (and names the tab), `subtitle` (the runs' settings) is a line under it, `source` the
-    bundled example's name when the runs are one (see `payload`)."""
+    bundled example's name when the runs are one, `compare` runs shown side by side (see `payload`)."""
     title = title or "SR-SMC run"
     esc = html.escape(title)
     plotly_js = PLOTLY_JS.read_text().replace("</script", "<\\/script")
@@ -112,6 +112,7 @@ def export_html(traces: dict[str, Trace], title: str | None = None, subtitle: st
             + (f'<p style="font: 13px system-ui, sans-serif; margin: 0 0 8px">{html.escape(subtitle)}</p>'
                if subtitle else "")
             + f'{MOUNT}'
-            f'<script type="application/json" id="srp-data">{script_json(payload(traces, source=source))}</script>\n'
+            '<script type="application/json" id="srp-data">'
+            f'{script_json(payload(traces, source=source, compare=compare))}</script>\n'
             f"<script>{bundle()}\nSRPlayer.mountStatic(document.querySelector('.srp-mount'), "
             "JSON.parse(document.getElementById('srp-data').textContent));</script></body></html>")

@@ -26,6 +26,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from explorer import io
+from explorer.compare import describe_comparison, to_compare
 from explorer.limits import Limits
 from explorer.payload import payload
 from explorer.player import export_html, player
@@ -69,6 +70,7 @@ footer, footer * {{color: #374151 !important;}}
 /* Run: Gradio's orange under white text is 2.8:1; this orange is 5.2:1 */
 #sx-run {{background: #c2410c !important; border-color: #c2410c !important; color: #fff !important;}}
 #sx-run:hover {{background: #9a3412 !important;}}
+.sx-hidden {{display: none !important;}}  /* the player's "branch here" reaches the server through these */
 @media (max-width: {DESKTOP_PX - 1}px) {{
   /* phone and tablet: the answer and the player first, then the settings */
   #sx-main {{flex-direction: column; flex-wrap: nowrap;}}
@@ -225,6 +227,12 @@ def as_request(settings: tuple[Setting, ...], values) -> dict:
     for s, value in zip(settings, values):
         out[s.name] = SWITCH.get(value, value) if s.kind == "switch" else value
     return out
+
+
+def branch_changes(trace: Trace, settings: dict) -> dict:
+    """The run panel's settings (by name, as `as_request` gives them) that differ from the run's: what a branch of
+    it changes. Prompt and model are not settings a branch takes (it continues the run's)."""
+    return {k: v for k, v in settings.items() if k in trace.config and k != "prompts" and v != trace.config[k]}
 
 
 def with_parameters(fn, names: list[str]):
@@ -419,17 +427,21 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
             with gr.Column(elem_id="sx-view", min_width=0):
                 view = player(payload({}), elem_id="sx-player")
                 description = gr.Markdown(elem_id="sx-runs", latex_delimiters=[])  # trace fields: no maths
+                branch_step = gr.Textbox(elem_id="sx-branch-step", elem_classes="sx-hidden", label="branch step")
+                branch_btn = gr.Button("branch", elem_id="sx-branch-btn", elem_classes="sx-hidden")
 
         settings = [by_name[n] for n in names]
         strict_numbers(by_name, lambda message: gr.Error(html.escape(message, quote=False)))  # raw API values
         loaded_outputs = [runs_state, view, description, downloads, html_file, *settings]
 
-        def loaded(traces: dict[str, Trace], notes=(), source: str | None = None):
+        def loaded(traces: dict[str, Trace], notes=(), source: str | None = None, compare: list[Trace] = ()):
             """Outputs once new runs arrive: state, player, description, files and the settings that made them
-            (`source`: the bundled example's name, which the player's links then carry)."""
+            (`source`: the bundled example's name, which the player's links then carry; `compare`: runs of one
+            kind shown side by side, named in a note)."""
             no_export = gr.update(value=None, visible=False)  # the export's box stays hidden until an export exists
-            return (traces, payload(traces, notes=notes, source=source), describe(traces), trace_files(traces, max_age_s), no_export,
-                    *panel_settings(traces, settings_table, models))
+            notes = [*notes, *([describe_comparison(compare)] if compare else [])]
+            return (traces, payload(traces, notes=notes, source=source, compare=compare), describe(traces),
+                    trace_files(traces, max_age_s), no_export, *panel_settings(traces, settings_table, models))
 
         def run(previous, *values_and_request):
             """Stream one Run into the page. The only writer of the page while it runs: a stopped run ends
@@ -484,12 +496,41 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
         def on_example(name):
             if not name:
                 raise gr.Error("Pick an example first.")
-            return loaded(io.load_example(name, limits), source=name)
+            traces, compare = io.load_example(name, limits)
+            return loaded(traces, source=name, compare=compare)
 
-        def on_upload(files):
+        def on_upload(files, previous=None):
+            """Load uploaded traces; several of one kind, or one of a kind already loaded (same prompt), are
+            compared (the loaded runs of other kinds stay)."""
             if not files:
                 raise gr.Error("No file received.")
-            return loaded(*io.load_traces(files, limits))
+            runs, notes = io.load_runs(files, limits)
+            previous = previous or {}
+            compare = to_compare(runs, previous)
+            if compare is None:
+                return loaded(io.by_role([Path(f).name for f in files], runs), notes)
+            first = compare[0]
+            traces = {**(previous if previous.get(role_of(first)) is first else {}), role_of(first): first}
+            limits.check_trace(*{t.run_id: t for t in (*traces.values(), *compare)}.values())  # replayed together
+            return loaded(traces, notes, compare=compare)
+
+        def on_branch(step, traces, *values):
+            """The player's "branch here" at `step`: the main run continued with the run panel's changed settings,
+            then shown beside it (the panel keeps its values; a refusal changes nothing)."""
+            if sampler is None:
+                raise gr.Error("No model is available in this app: branching needs one.")
+            if not traces:
+                raise gr.Error("Nothing loaded yet: run, load an example or upload a trace first.")
+            if not str(step).isdigit():
+                raise gr.Error(f"step {step!r}: a branch starts after a whole step")
+            parent = next(traces[r] for r in ROLES if r in traces)
+            changes = branch_changes(parent, as_request(settings_table, values))
+            if not changes:
+                raise gr.Error("The run panel holds this run's settings: change τ, α, no-repeat n-gram, repetition "
+                               "penalty, κ, the resampling scheme or the seed there, then branch.")
+            branch = sampler.branch(parent, int(step), changes)
+            done = ", ".join(f"{k} {parent.config[k]} → {v}" for k, v in changes.items())
+            return (*loaded(traces, compare=[parent, branch])[:5], f"Branched after step {step}: {done}.")
 
         def on_html(traces):
             if not traces:
@@ -507,7 +548,10 @@ def build_ui(sampler, models: list[str], limits: Limits = LIMITS, max_concurrent
                       concurrency_id="sampling", show_progress="hidden")
         stop_btn.click(stop, None, None, queue=False, api_visibility="private", show_progress="hidden")
         example_btn.click(user_errors(on_example), example, loaded_outputs, api_name="load_example", **quick)
-        upload.upload(user_errors(on_upload), upload, loaded_outputs, api_name="load_traces", **quick)
+        upload.upload(user_errors(on_upload), [upload, runs_state], loaded_outputs, api_name="load_traces", **quick)
+        branch_btn.click(user_errors(on_branch), [branch_step, runs_state, *settings],
+                         [runs_state, view, description, downloads, html_file, status], api_visibility="private",
+                         concurrency_id="sampling", show_progress="hidden")
         html_btn.click(user_errors(on_html), runs_state, html_file, api_name="export_html", **quick).then(
             None, js="() => document.querySelector('#sx-html-file a[download]')?.click()")
         by_name["policy"].change(lambda p: gr.Number(interactive=p != "threshold"), by_name["policy"], by_name["steps"],

@@ -18,6 +18,7 @@ import { Lens } from "./lens.js";
 import { Alternatives } from "./alternatives.js";
 import { el, setChildren } from "./dom.js";
 import { ancestry } from "./data.js";
+import { Compare } from "./compare.js";
 
 const ROLES = ["sr-smc", "best-of-n", "greedy"];
 const SPEEDS = [1, 2, 4, 8, 16];
@@ -37,6 +38,9 @@ export class Player {
     this.stepFlag = el("span", { class: "srp-stepflag" });
     this.label = $("step-label", "span", { class: "srp-steplabel", "aria-hidden": "true" }, [this.stepText, this.stepFlag]);
     this.linkBtn = $("copy-link", "button", { type: "button", title: "copy a link to this view (step, focus, toggles)" }, "copy link");
+    this.branchBtn = $("branch", "button", { type: "button", hidden: true,
+      title: "continue this run after the step shown with the run panel's changed settings, and compare" },
+      "branch here");
     this.helpBtn = $("help", "button", { type: "button", title: "keyboard shortcuts (?)", "aria-haspopup": "dialog" }, "? keys");
     this.linkNote = $("link-note", "div", { class: "srp-linknote", role: "status", "aria-live": "polite" });
     this.help = $("keyhelp", "div", { class: "srp-keyhelp", role: "dialog", "aria-label": "keyboard shortcuts", hidden: true }, [
@@ -52,9 +56,10 @@ export class Player {
     this.root = $("player", "div", { class: "srp-player", "data-step": 0, "data-steps": 0, "data-state": "empty" }, [
       el("div", { class: "srp-banner", id: "srp-banner" }),
       $("answer", "section", { class: "srp-panel" }),
+      $("compare", "section", { class: "srp-panel srp-compare" }),
       el("section", { class: "srp-panel srp-whybox" }, [$("why"), $("why-weights", "div", { class: "srp-chart" })]),
       el("div", { class: "srp-transport" }, [this.prev, this.playBtn, this.next, this.slider, this.label, this.speed,
-        this.linkBtn, this.helpBtn, this.linkNote]),
+        this.linkBtn, this.branchBtn, this.helpBtn, this.linkNote]),
       this.help,
       el("div", { class: "srp-grid" }, [
         el("section", { class: "srp-panel srp-canvasbox" }, [
@@ -79,6 +84,7 @@ export class Player {
     this.weights = new Weights(q("weights"), q("weights-caption"));
     this.heat = new Heatmap(q("heatmap"), seekTo);
     this.lens = new Lens(q("lens"));
+    this.compare = new Compare(q("compare"));
     this.els = { answer: q("answer"), why: q("why"), whyChart: q("why-weights"), banner: this.root.querySelector("#srp-banner") };
     this.panels = [...this.root.children].filter((c) => c !== this.els.banner);
     this.cursor = 0; this.shown = -1; this.rendering = false; this.playing = false; this.main = null;
@@ -103,6 +109,7 @@ export class Player {
     this.markInh.addEventListener("change", user(() => { this.canvas.inheritMode = this.markInh.value; this.canvas.redraw(); this.saveView(); }));
     this.markRep.addEventListener("change", user(() => { this.canvas.showRepeats = this.markRep.checked; this.canvas.redraw(); this.saveView(); }));
     this.linkBtn.addEventListener("click", () => this.copyLink());
+    this.branchBtn.addEventListener("click", () => this.onBranch && this.onBranch(this.shown));
     this.helpBtn.addEventListener("click", () => this.toggleHelp(true));
     this.help.querySelector(".srp-close").addEventListener("click", () => this.toggleHelp(false));
     // step numbers in the tables (why-★, lens) are buttons that move the cursor
@@ -196,7 +203,7 @@ export class Player {
     for (const p of this.panels) p.style.display = "";  // shown again after a failed load
     progress("");
     if (!roles.length) {
-      this.main = null; this.runs = {}; this.loading = false;
+      this.main = null; this.runs = {}; this.loading = false; this.compare.load(null);
       this.root.dataset.state = "empty"; this.root.dataset.steps = 0;
       this.els.answer.replaceChildren(el("p", {}, "Nothing loaded yet: press Run, load an example or upload a trace."));
       return;
@@ -226,6 +233,7 @@ export class Player {
     if (live) this.els.answer.replaceChildren(el("p", { class: "srp-live" }, `Sampling… ${roles.map((r) =>
       `${this.runs[r].label}: step ${this.runs[r].T}`).join(" · ")}. The answer appears when the run finishes.`));
     else renderAnswer(this.els.answer, this.runs);
+    this.compare.load(!live && payload.compare ? payload.compare : null);
     renderWhy(this.els.why, this.els.whyChart, live ? null : main);
     this.slider.max = main.T;
     const f = view ? Number(view.f) : NaN;
@@ -241,7 +249,8 @@ export class Player {
     progress("");
     this.loading = false;
     this.shown = -1;
-    const t = view && view.t !== undefined && Number.isFinite(Number(view.t)) ? Number(view.t) : follow ? main.T : Math.min(this.cursor, main.T);
+    const t = view && view.t !== undefined && Number.isFinite(Number(view.t)) ? Number(view.t)
+      : this.compare.runs.length ? payload.compare.start : follow ? main.T : Math.min(this.cursor, main.T);
     this.show(t);
   }
 
@@ -307,6 +316,7 @@ export class Player {
         const fam = families(run, t);
         this.weights.show(t, fam.particles);
         this.lens.show(t);
+        this.compare.show(t, run.T);
         const pending = [...this.tree.show(t, fam), this.ess.show(t), ...this.heat.show(t)].filter(Boolean);
         if (pending.length) {
           const main = this.main;
@@ -336,6 +346,7 @@ export class Player {
     this.stepFlag.className = "srp-stepflag" + (flag ? " srp-resampled" : "");
     this.slider.setAttribute("aria-valuetext", `step ${t} of ${run.T}` + (flag ? ", resampled" : "") + (this.live ? ", sampling" : ""));
     this.root.dataset.step = t;
+    this.branchBtn.hidden = !this.onBranch || !run.final || t >= run.T;
     this.saveView();
   }
 
@@ -432,6 +443,15 @@ function legend() {
 export function mountGradio(element, props, watch) {
   const host = element.querySelector(".srp-mount") || element;
   const player = new Player(host);
+  // "branch here" asks the server through the page's hidden step box and button (explorer/ui.py)
+  player.onBranch = (t) => {
+    const box = document.querySelector("#sx-branch-step textarea, #sx-branch-step input");
+    const button = document.getElementById("sx-branch-btn");
+    if (!box || !button) return;
+    box.value = String(t);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => button.click(), 0);
+  };
   player.load(props.value);
   watch("value", () => player.load(props.value));
   return player;

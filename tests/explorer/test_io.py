@@ -70,13 +70,17 @@ def test_unknown_example_is_named():
 @pytest.mark.parametrize("name", io.list_examples() or [pytest.param(None, marks=pytest.mark.skip(
     reason="no recorded examples in assets/examples yet: run `python -m tools.make_examples`"))])
 def test_shipped_examples_load_and_go_to_the_player(name):
-    traces = io.load_example(name)
-    assert {"sr-smc", "greedy"} <= set(traces)
+    traces, compare = io.load_example(name)
     for path in (io.EXAMPLES_DIR / name).glob("*.json"):
         assert path.stat().st_size < 300_000, f"{path} is over 300 KB"
-    smc, greedy = traces["sr-smc"], traces["greedy"]
-    assert smc.prompts == greedy.prompts and smc.config["seed"] == greedy.config["seed"]
-    json.dumps(payload(traces), allow_nan=False).encode("utf-8")  # what the browser gets
+    if compare:  # an original and its branch
+        original, branch = compare
+        assert traces == {"sr-smc": original} and branch.parent["run_id"] == original.run_id
+        assert branch.steps[:branch.parent["step"]] == original.steps[:branch.parent["step"]]
+    else:
+        smc, greedy = traces["sr-smc"], traces["greedy"]
+        assert smc.prompts == greedy.prompts and smc.config["seed"] == greedy.config["seed"]
+    json.dumps(payload(traces, compare=compare), allow_nan=False).encode("utf-8")  # what the browser gets
 
 
 def test_loading_is_all_or_nothing_and_checks_the_limit(smc_trace, greedy_trace, tmp_path):

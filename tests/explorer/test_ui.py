@@ -349,3 +349,58 @@ def test_stop_while_the_run_waits_in_the_queue_means_it_never_starts():
     with one_torch_thread():
         *_, final = handler(demo, "sample").fn({}, *values(demo), me)
     assert final[2].startswith("Done")
+
+
+def test_a_second_upload_of_one_kind_opens_the_comparison_and_names_what_differs(tmp_path, smc_trace, greedy_trace):
+    from tests.explorer.conftest import record
+
+    demo, other = page(), record(ess_threshold=0.9)
+    upload = handler(demo, "load_traces").fn
+    paths = [str(t.save(tmp_path / f"{name}.json")) for name, t in (("a", smc_trace), ("g", greedy_trace),
+                                                                    ("b", other))]
+    state, *_ = upload(paths[:2], {})
+    state2, view, *_ = upload(paths[2:], state)
+    assert state2 == {"sr-smc": smc_trace, "greedy": greedy_trace}  # the loaded runs stay, the new one beside
+    assert view["compare"]["names"] == ["κ 0.5", "κ 0.9"] and "they differ in κ" in view["notes"][-1]
+    with pytest.raises(gr.Error, match="run 2 answers another prompt"):
+        upload([paths[0], str(record(prompts=("a dog",)).save(tmp_path / "c.json"))], state)
+    one = Limits().trace_cost([smc_trace])
+    tight_limits = Limits(max_trace_cost=2 * one)
+    tight = build_ui(Sampler({"toy": BigramToy()}, tight_limits), ["toy"], tight_limits)
+    upload_tight = handler(tight, "load_traces").fn
+    state, *_ = upload_tight(paths[:1], {})
+    with pytest.raises(gr.Error, match="cell-steps"):  # the new run and both loaded ones are replayed together
+        upload_tight(paths[2:], {**state, "greedy": greedy_trace})
+
+
+def test_a_branch_changes_the_settings_the_run_panel_holds_otherwise(smc_trace):
+    from explorer.ui import branch_changes
+
+    settings = {**smc_trace.config, "prompt": "x", "model": "m", "no_repeat_ngram": 4, "temperature": 0.5}
+    assert branch_changes(smc_trace, settings) == {"no_repeat_ngram": 4, "temperature": 0.5}
+
+
+def test_branch_here_shows_the_branch_beside_its_run_and_refusals_change_nothing(tmp_path):
+    toy = BigramToy()
+    demo = build_ui(Sampler({toy.name: toy}, Limits()), [toy.name])
+    settings = {**SETTINGS, "model": toy.name}
+    with one_torch_thread():
+        original = Sampler({toy.name: toy}, Limits()).start(settings).result()
+    paths = [str(t.save(tmp_path / f"{role}.json")) for role, t in original.items()]
+    state, view, description, files, html_file, *panel = handler(demo, "load_traces").fn(paths)
+    inputs = handler(demo, "sample").inputs[1:]
+    values = {c.label: (c.value if v == gr.skip() else v) for c, v in zip(inputs, panel)}
+    branch = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "on_branch").fn
+
+    def with_(**by_label):
+        return [by_label.get(c.label, values[c.label]) for c in inputs]
+    with pytest.raises(gr.Error, match="The run panel holds this run's settings"):
+        branch("3", state, *with_())
+    with pytest.raises(gr.Error, match="block_length = 4: a branch cannot change it"):
+        branch("3", state, *with_(**{"Block length": 4}))
+    with pytest.raises(gr.Error, match="step '3x'"):
+        branch("3x", state, *with_(**{"Seed": 6}))
+    with one_torch_thread():
+        new_state, view, *_, status = branch("3", state, *with_(**{"Seed": 6}))
+    assert new_state is state and view["compare"]["branch"] == {"run": 1, "parent": 0, "step": 3}
+    assert view["compare"]["runs"][1]["config"]["seed"] == 6 and "seed 5 → 6" in status
