@@ -54,8 +54,10 @@ export function unpackSteps(packed) {
   return steps;
 }
 
-/** Replays one run's trace dict (a payload run, its steps unpacked) into typed arrays. */
-export function buildRun(d) {
+/** Replays one run's trace dict (a payload run, its steps packed or already unpacked) into typed arrays. */
+export function buildRun(payloadRun) {
+  // The page's value is never mutated: the unpacked steps go into a copy of the run.
+  const d = Array.isArray(payloadRun.steps) ? payloadRun : { ...payloadRun, steps: unpackSteps(payloadRun.steps) };
   const N = d.config.n_particles, W = d.prompt_width, L = d.initial[0].length, G = L - W, T = d.steps.length;
   const size = (T + 1) * N * G, NG = N * G;
   const tokens = new Int32Array(size), logc = new Float32Array(size).fill(NaN);

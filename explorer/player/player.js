@@ -3,7 +3,7 @@
 // `load(payload)` replays the runs once (data.js) and draws every view at the last step; `show(t)` moves the
 // cursor and each view restyles what changed. Renders never overlap: the cursor may run ahead (key presses,
 // playback) and the loop catches up; the root's `data-step` is set after every view has drawn a step.
-import { buildRun, unpackSteps } from "./data.js";
+import { buildRun } from "./data.js";
 import { repetition } from "./repeat.js";
 import { Canvas } from "./canvas.js";
 import { Tree } from "./tree.js";
@@ -213,8 +213,8 @@ export class Player {
     if (big) this.root.dataset.state = "loading";
     // unpacking and replaying take ~25 ms at N = 64: one phase (each yield costs the page a frame)
     if (await phase(`replaying ${roles.map((r) => runs[r].label || r).join(", ")}`)) return;
-    const built = {};  // from copies: the page's value stays as it came
-    for (const r of roles) built[r] = buildRun({ ...runs[r], steps: unpackSteps(runs[r].steps) });
+    const built = {};
+    for (const r of roles) built[r] = buildRun(runs[r]);
     this.runs = built;
     this.reps = {};
     this.loops_ = null;
