@@ -63,15 +63,15 @@ def check_comparable(traces: list[Trace]) -> None:
 
 
 def comparison(traces: list[Trace]) -> dict:
-    """What the compare view needs besides the runs themselves: `names` [R], `differ` (the settings that differ),
-    `shared` (steps alike in every run), `start` (the step the view opens at: the first branch's step, else the
-    first step that differs) and `branch` (the first run that branched from another shown: {run, parent, step})."""
+    """What the compare view needs besides the runs themselves: `names` [R], `differ` (the settings that differ, by
+    their short names: "τ", "no-repeat"), `shared` (steps alike in every run), `start` (the step the view opens at:
+    the first branch's step, else the first step that differs) and `branch` (the first run that branched from another shown: {run, parent, step})."""
     check_comparable(traces)
     ids = {t.run_id: i for i, t in enumerate(traces)}
     branch = next(({"run": i, "parent": ids[t.parent["run_id"]], "step": t.parent["step"]}
                    for i, t in enumerate(traces) if t.parent is not None and t.parent["run_id"] in ids), None)
     shared = shared_steps(traces)
-    return {"names": run_names(traces), "differ": differing(traces), "shared": shared,
+    return {"names": run_names(traces), "differ": [SHORT.get(k, k) for k in differing(traces)], "shared": shared,
             "start": branch["step"] if branch else shared, "branch": branch}
 
 
@@ -98,6 +98,6 @@ def to_compare(uploaded: list[Trace], loaded: dict[str, Trace]) -> list[Trace] |
 def describe_comparison(traces: list[Trace]) -> str:
     """One plain line naming the runs compared and what differs."""
     c = comparison(traces)
-    what = ", ".join(SHORT.get(k, k) for k in c["differ"]) or "nothing in their settings"
+    what = ", ".join(c["differ"]) or "nothing in their settings"
     return (f"Comparing {len(traces)} {LABELS[role_of(traces[0])]} runs ({'; '.join(c['names'])}): they differ in "
             f"{what}; steps 0–{c['shared']} are shared.")

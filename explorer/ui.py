@@ -15,7 +15,6 @@ import html
 import inspect
 import json
 import re
-import shutil
 import threading
 import time
 import uuid

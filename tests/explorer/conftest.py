@@ -1,4 +1,5 @@
 """Traces recorded from the BigramToy denoiser, and headless chromium, for the explorer's tests."""
+import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,3 +59,14 @@ def browser():
             "--disable-component-update", "--no-first-run"])
         yield b
         b.close()
+
+
+def write_schema_1(trace, path):
+    """`trace` saved as a schema 1 file (no run id, parent nor alternatives) at `path`; returns the path."""
+    old = trace.to_dict()
+    old.pop("run_id"), old.pop("parent"), old["config"].pop("top_k_alternatives")
+    for s in old["steps"]:
+        for key in ("alt_tokens", "alt_probs", "ranks"):
+            s.pop(key)
+    path.write_text(json.dumps({**old, "schema_version": 1}))
+    return path

@@ -6,7 +6,7 @@ import pytest
 
 from explorer import io
 from explorer.limits import Limits
-from explorer.payload import payload
+from explorer.payload import payload, unpack_steps
 from sampler.trace import TraceFormatError
 from tests.explorer.conftest import record
 
@@ -112,7 +112,7 @@ def test_a_grown_branch_loads_and_fits_the_player(smc_trace, tmp_path):
     traces, _ = io.load_traces([branch.save(tmp_path / "grown.json")])
     run = payload(traces)["runs"]["sr-smc"]
     assert run["what_if"]["branch"] == {"parent": smc_trace.run_id, "step": t, "n_particles": 4}
-    assert all(len(s["log_weight"]) == 7 for s in run["steps"]) and len(run["final"]["texts"][0]) == 7
+    assert all(len(s["log_weight"]) == 7 for s in unpack_steps(run["steps"])) and len(run["final"]["texts"][0]) == 7
     have = Limits().draw_cost(traces)
     assert have["particles"] == 7 and have["nodes"] == (branch.n_steps + 1) * 7
 

@@ -17,7 +17,7 @@ from explorer.payload import PAYLOAD_VERSION, answer_metrics, payload, unpack_st
 from explorer.player import bundle, css, export_html, player
 from sampler.metrics import repeated_positions
 from sampler.trace import Trace
-from tests.explorer.conftest import record
+from tests.explorer.conftest import record, write_schema_1
 
 OUT = Path(__file__).resolve().parents[2] / "test-output"
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
@@ -48,12 +48,7 @@ def test_payload_carries_alternatives_and_the_branch_origin(smc_trace, tmp_path)
     branch = decode(BigramToy(), branch_config(smc_trace, temperature=0.5), start=BranchStart.at(smc_trace, 6)).trace
     assert payload({"sr-smc": branch})["runs"]["sr-smc"]["what_if"]["branch"] == {
         "parent": smc_trace.run_id, "step": 6, "n_particles": smc_trace.n_particles}
-    old = smc_trace.to_dict()
-    old.pop("run_id"), old.pop("parent"), old["config"].pop("top_k_alternatives")
-    for s in old["steps"]:
-        for key in ("alt_tokens", "alt_probs", "ranks"):
-            s.pop(key)
-    (tmp_path / "v1.json").write_text(json.dumps({**old, "schema_version": 1}))
+    write_schema_1(smc_trace, tmp_path / "v1.json")
     what_if = payload({"sr-smc": Trace.load(tmp_path / "v1.json")})["runs"]["sr-smc"]["what_if"]
     assert what_if["alternatives"] == 0 and what_if["alternatives_recorded"] is False
 

@@ -3,7 +3,6 @@
 Expected values come from the Trace in Python: the cell's commit step from `state_at`, the row it was committed in by
 walking the recorded ancestors back, and that commit's `alt_tokens`, `alt_probs` and `ranks`.
 """
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from explorer.player import export_html
 from sampler.trace import Trace
+from tests.explorer.conftest import write_schema_1
 
 OUT = Path(__file__).resolve().parents[2] / "test-output"
 AXE = Path(__file__).resolve().parents[2] / ".ci" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
@@ -137,12 +137,7 @@ def test_a_pinned_cell_is_followed_through_resampling_and_esc_unpins(browser, tm
 
 
 def test_a_schema_1_trace_says_alternatives_not_recorded(browser, tmp_path, smc_trace):
-    old = smc_trace.to_dict()
-    old.pop("run_id"), old.pop("parent"), old["config"].pop("top_k_alternatives")
-    for s in old["steps"]:
-        for key in ("alt_tokens", "alt_probs", "ranks"):
-            s.pop(key)
-    (tmp_path / "v1.json").write_text(json.dumps({**old, "schema_version": 1}))
+    write_schema_1(smc_trace, tmp_path / "v1.json")
     pg = open_page(browser, tmp_path, {"sr-smc": Trace.load(tmp_path / "v1.json")})
     pg.mouse.move(*point(pg, 0, 0))
     got = panel(pg)

@@ -9,7 +9,6 @@ fixture). Each drawn case prints its time to first frame (page or upload → its
 import functools
 import json
 import time
-from pathlib import Path
 
 import pytest
 
