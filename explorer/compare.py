@@ -12,6 +12,7 @@ MAX_RUNS = 4
 # The short name of a setting in a run's name; others go by their field name.
 SHORT = {"temperature": "τ", "reward_weight": "α", "ess_threshold": "κ", "no_repeat_ngram": "no-repeat",
          "repetition_penalty": "rep. penalty", "n_particles": "N", "resampling": "resampling", "seed": "seed"}
+OFF = {"no_repeat_ngram": 0, "repetition_penalty": 1.0}  # values that turn a knob off: named "off" ("no-repeat off")
 NOT_SETTINGS = {"prompts", "device", "dtype"}  # config fields that do not shape a run's text
 
 
@@ -38,7 +39,8 @@ def run_names(traces: list[Trace]) -> list[str]:
     ids = {t.run_id: i for i, t in enumerate(traces)}
     names = []
     for i, t in enumerate(traces):
-        name = ", ".join(f"{SHORT.get(k, k)} {t.config.get(k)}" for k in keys) or f"run {i + 1}"
+        name = ", ".join(f"{SHORT.get(k, k)} {'off' if k in OFF and t.config[k] == OFF[k] else t.config[k]}"
+                         for k in keys) or f"run {i + 1}"
         if t.parent is not None and t.parent["run_id"] in ids:
             name = f"branch at step {t.parent['step']} of run {ids[t.parent['run_id']] + 1}: {name}"
         names.append(name)

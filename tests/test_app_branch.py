@@ -38,7 +38,7 @@ def test_branch_here_compares_the_run_and_its_branch(browser, app_url):  # noqa:
         page.wait_for_selector(f'#srp-compare[data-steps="{STEP},{STEP}"]')
         assert page.get_attribute(PLAYER, "data-step") == str(STEP)
         heads = page.locator(".srp-cmp-col h4").all_inner_texts()
-        assert heads[0].startswith("1. no-repeat 0")
+        assert heads[0].startswith("1. no-repeat off")
         assert heads[1].startswith(f"2. branch at step {STEP} of run 1: no-repeat 4")
         assert page.locator("#srp-cmp-shared").count() == 1
         shared = int(re.search(r"Steps 0–(\d+) are shared by all runs", page.inner_text("#srp-compare")).group(1))

@@ -29,7 +29,7 @@ def test_runs_are_named_by_the_settings_that_differ(kappas):
 
 def test_a_branch_shares_its_parents_steps_and_opens_at_its_branch_step(smc_trace, branch):
     c = comparison([smc_trace, branch])
-    assert c["names"] == ["no-repeat 0, seed 3", "branch at step 5 of run 1: no-repeat 2, seed 7"]
+    assert c["names"] == ["no-repeat off, seed 3", "branch at step 5 of run 1: no-repeat 2, seed 7"]
     assert c["branch"] == {"run": 1, "parent": 0, "step": 5} and c["start"] == 5
     assert c["shared"] >= 5 and branch.steps[:c["shared"]] == smc_trace.steps[:c["shared"]]
     assert c["shared"] == branch.n_steps or branch.steps[c["shared"]] != smc_trace.steps[c["shared"]]
