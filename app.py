@@ -267,8 +267,8 @@ class Sampler:
                                                                          "a test Run at start"))
 
     def branch(self, trace: Trace, step: int, changes: dict) -> Trace:
-        """The page's "branch here": `trace` continued after `step` with `changes` (`branch_run`)."""
-        return branch_run(self.models, self.limits, json.dumps(trace.to_dict()), step, changes)
+        """The page's "branch here": `trace` (loaded, so already checked) continued after `step` with `changes`."""
+        return branch_trace(self.models, self.limits, trace, step, changes)
 
     def __call__(self, settings: dict) -> dict[str, Trace]:
         """Decode to the end (for scripts such as tools/make_examples.py): traces by role."""
@@ -291,6 +291,12 @@ def branch_run(models: dict[str, Denoiser], limits: Limits, trace_json: str, ste
         raise TraceFormatError(f"the trace is not JSON: {e}") from None
     trace = Trace.from_dict(d, "trace")
     limits.check_trace(trace)
+    return branch_trace(models, limits, trace, step, changes)
+
+
+def branch_trace(models: dict[str, Denoiser], limits: Limits, trace: Trace, step: int, changes: dict) -> Trace:
+    """A validated `trace` continued after step `step` with the settings `changes` (`sampler.branch`), on this
+    app's model and within its limits; ValueError naming the problem before any decoding."""
     if trace.model not in models:
         raise ValueError(f"the run was decoded by {trace.model!r}, which this app does not offer "
                          f"({', '.join(models) or 'no model'})")
