@@ -98,10 +98,8 @@ class Limits:
 
     def check_request(self, request: RunRequest, prompt_tokens: int) -> None:
         """Raise ValueError naming the first setting over its limit, or the cost and how to raise it."""
-        N, gen_length = request.n_particles, request.settings["gen_length"]
-        if N > self.max_particles:
-            raise ValueError(f"particles N = {N}: this app allows at most {self.max_particles} "
-                             "(start it with --max-particles to allow more)")
+        gen_length = request.settings["gen_length"]
+        self.check_particles(request.n_particles, "N")
         if gen_length > self.max_gen_length:
             raise ValueError(f"gen length = {gen_length}: this app allows at most {self.max_gen_length} "
                              "(start it with --max-gen-length to allow more)")
@@ -120,20 +118,18 @@ class Limits:
     def check_branch(self, trace, cfg, step: int) -> None:
         """Raise ValueError when a branch of `trace` after `step` with settings `cfg` (N' ≥ N particles: a grown
         branch decodes and records N' rows) is over `max_particles`, the drawing budget or `max_cost`."""
-        if cfg.n_particles > self.max_particles:
-            raise ValueError(f"particles N' = {cfg.n_particles}: this app allows at most {self.max_particles} "
-                             "(start it with --max-particles to allow more)")
-        rows = len(cfg.prompts) * cfg.n_particles
-        frames, generated = trace.n_steps + 1, trace.length - trace.prompt_width
-        nodes = frames * cfg.n_particles
-        if nodes * generated > self.max_draw_cells or nodes > self.max_draw_nodes:
-            raise ValueError(f"particles N' = {cfg.n_particles}: the branch would be too large to draw in the browser "
-                             f"({frames} frames × {cfg.n_particles} particles × {generated} positions); the player "
-                             f"draws at most {self.max_draw_cells:,} cells and {self.max_draw_nodes:,} nodes")
-        estimate = cost(rows, cfg.planned_steps - step, trace.length)
+        N, n = cfg.n_particles, trace.n_particles
+        self.check_particles(N, "N'")
+        # the branch draws like its parent with N' rows: cells and nodes grow by N'/N, the rest stays
+        have = self.draw_cost({"branch": trace})
+        have.update(cells=have["cells"] // n * N, nodes=have["nodes"] // n * N, particles=N)
+        over = self.draw_over(have)
+        if over:
+            raise ValueError(f"particles N' = {N}: the branch would be too large to draw in the browser ({over})")
+        estimate = cost(len(cfg.prompts) * N, cfg.planned_steps - step, trace.length)
         if estimate > self.max_cost:
             raise ValueError(f"this branch would cost {estimate:,} cell-steps (rows × steps left × sequence length, "
-                             f"N' = {cfg.n_particles} particles); this app allows {self.max_cost:,}")
+                             f"N' = {N} particles); this app allows {self.max_cost:,}")
 
     def trace_cost(self, traces) -> int:
         """Cell-steps of replaying traces (each `Trace`, already validated): Σ rows × steps × length, plus
@@ -182,9 +178,8 @@ class Limits:
             words += sum(len(text.split()) for text in dict.fromkeys((t.final.get("texts") or [[]])[0]))
         return {"cells": cells, "nodes": nodes, "particles": particles, "positions": positions, "words": words}
 
-    def check_draw(self, traces: dict) -> None:
-        """Raise ValueError naming the first measure of `draw_cost` over its limit, before anything is sent."""
-        have = self.draw_cost(traces)
+    def draw_over(self, have: dict[str, int]) -> str | None:
+        """The first measure of `have` (as `draw_cost` gives them) over its limit, in words; None if all fit."""
         for name, limit, what in (
                 ("particles", self.max_draw_particles, "particles in one run"),
                 ("positions", self.max_draw_positions, "generated positions in one run"),
@@ -192,6 +187,18 @@ class Limits:
                 ("nodes", self.max_draw_nodes, "genealogy nodes (steps + 1) × N"),
                 ("words", self.max_draw_words, "words of final texts")):
             if have[name] > limit:
-                raise ValueError(
-                    f"too large to draw in the browser: {have[name]:,} {what}; the player draws at most {limit:,}. "
-                    "The trace itself is valid: replay it in Python (sampler.trace.Trace.load) or record a smaller run")
+                return f"{have[name]:,} {what}; the player draws at most {limit:,}"
+        return None
+
+    def check_draw(self, traces: dict) -> None:
+        """Raise ValueError naming the first measure of `draw_cost` over its limit, before anything is sent."""
+        over = self.draw_over(self.draw_cost(traces))
+        if over:
+            raise ValueError(f"too large to draw in the browser: {over}. The trace itself is valid: replay it in "
+                             "Python (sampler.trace.Trace.load) or record a smaller run")
+
+    def check_particles(self, n: int, name: str) -> None:
+        """Raise ValueError when `n` particles (called `name`: N, or N' for a grown branch) exceed `max_particles`."""
+        if n > self.max_particles:
+            raise ValueError(f"particles {name} = {n}: this app allows at most {self.max_particles} "
+                             "(start it with --max-particles to allow more)")
