@@ -67,7 +67,8 @@ def check_comparable(traces: list[Trace]) -> None:
 def comparison(traces: list[Trace]) -> dict:
     """What the compare view needs besides the runs themselves: `names` [R], `differ` (the settings that differ, by
     their short names: "τ", "no-repeat"), `shared` (steps alike in every run), `start` (the step the view opens at:
-    the first branch's step, else the first step that differs) and `branch` (the first run that branched from another shown: {run, parent, step})."""
+    the first branch's step, else the first step that differs) and `branch` (the first run that branched from
+    another shown: {run, parent, step})."""
     check_comparable(traces)
     ids = {t.run_id: i for i, t in enumerate(traces)}
     branch = next(({"run": i, "parent": ids[t.parent["run_id"]], "step": t.parent["step"]}
@@ -75,7 +76,6 @@ def comparison(traces: list[Trace]) -> dict:
     shared = shared_steps(traces)
     return {"names": run_names(traces), "differ": [SHORT.get(k, k) for k in differing(traces)], "shared": shared,
             "start": branch["step"] if branch else shared, "branch": branch}
-
 
 
 def to_compare(uploaded: list[Trace], loaded: dict[str, Trace]) -> list[Trace] | None:

@@ -7,7 +7,7 @@ import { ancestorsAt, ancestry } from "./data.js";
 import { display } from "./canvas.js";
 import { el } from "./dom.js";
 
-/** Field `name` of step s's record (s = 1..T), null where the step does not carry it. The one place the player
+/** Field `name` of step s's record (s = 1..T), null where the step does not carry it. The one place this panel
  *  reads the steps' per-commit lists: whatever packs them, a list indexes like an array. */
 export function stepField(run, s, name) {
   const v = run.d.steps[s - 1][name];
